@@ -245,6 +245,10 @@ class BusOffset(SQLModel, table=True):
     topic: str = Field(primary_key=True, max_length=200)
     partition: int = Field(primary_key=True)
     next_offset: int = Field(default=0, sa_type=BigInteger)
+    # Partition ownership inside the group: a consumer holds a lease it keeps renewing;
+    # another member takes the partition over once the lease has run out (crash, kill -9).
+    owner: str | None = Field(default=None, max_length=200)
+    lease_until: datetime | None = _ts(nullable=True)
 
 
 class ProcessedMessage(SQLModel, table=True):
