@@ -1,0 +1,177 @@
+"""The `calsync` command: run, sandbox, db upgrade, channels, apikey create, secret-key.
+
+Configuration and start-up failures print one line naming the setting and exit
+with status 2; no traceback reaches an operator for a mistake of theirs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from calsync.errors import CalsyncError, ConfigError, NotMigrated, StoreError
+from daemon.config import Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"calsync: {message}", file=sys.stderr)
+    raise SystemExit(EXIT_CONFIG)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings(os.environ)
+    except ConfigError as err:
+        _fail(f"configuration error: {err}")
+
+
+def _prepare_database(settings: Settings) -> None:
+    """Reachable and migrated, or a one-line reason. Auto-migrates where configured (SQLite default)."""
+    from store.db import Database
+    from store.migrate import ensure_current, upgrade
+
+    async def check() -> None:
+        db = Database(settings.database_url)
+        try:
+            await db.ping()
+            await ensure_current(db)
+        finally:
+            await db.close()
+
+    try:
+        try:
+            asyncio.run(check())
+        except NotMigrated:
+            if not settings.auto_migrate:
+                raise
+            upgrade(settings.database_url)
+    except NotMigrated as err:
+        _fail(f"CALSYNC_DATABASE_URL: {err}")
+    except StoreError as err:
+        _fail(f"CALSYNC_DATABASE_URL: {err}")
+    except Exception as err:  # driver errors carry the reason; the traceback helps no operator
+        _fail(f"CALSYNC_DATABASE_URL: cannot use the database: {type(err).__name__}: {err}")
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    from daemon.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    _prepare_database(settings)
+    from aiohttp import web
+
+    from daemon.app import create_app
+
+    app = create_app(settings)
+    try:
+        web.run_app(
+            app,
+            host=settings.listen_host,
+            port=settings.listen_port,
+            shutdown_timeout=settings.shutdown_timeout,
+            access_log=None,
+            print=None,
+            handle_signals=True,
+        )
+    except OSError as err:
+        _fail(f"CALSYNC_LISTEN: cannot listen on {settings.listen_host}:{settings.listen_port}: {err.strerror}")
+    except CalsyncError as err:
+        _fail(str(err))
+    return 0
+
+
+def cmd_sandbox(_args: argparse.Namespace) -> int:
+    print("calsync sandbox: arrives with the provider channels (issues 3-5).", file=sys.stderr)
+    return 1
+
+
+def cmd_channels(_args: argparse.Namespace) -> int:
+    print("calsync channels: arrives with the provider channels (issues 3, 4 and 7).", file=sys.stderr)
+    return 1
+
+
+def cmd_db_upgrade(_args: argparse.Namespace) -> int:
+    from store.migrate import head_revision, upgrade
+
+    settings = _settings()
+    try:
+        upgrade(settings.database_url)
+    except Exception as err:  # one line for the operator, whatever the driver raised
+        _fail(f"CALSYNC_DATABASE_URL: migration failed: {type(err).__name__}: {err}")
+    print(f"database is at revision {head_revision()}")
+    return 0
+
+
+def cmd_apikey_create(args: argparse.Namespace) -> int:
+    from store.api_keys import create_key
+    from store.db import Database
+
+    settings = _settings()
+    _prepare_database(settings)
+
+    async def create() -> str:
+        from calsync.clock import SystemClock
+
+        db = Database(settings.database_url)
+        try:
+            async with db.session() as session:
+                plaintext, _row = await create_key(
+                    session, args.name, args.organization, SystemClock().now(), read_only=args.read_only
+                )
+            return plaintext
+        finally:
+            await db.close()
+
+    plaintext = asyncio.run(create())
+    print(plaintext)
+    print("Store this key now: calsync keeps only its hash and cannot show it again.", file=sys.stderr)
+    return 0
+
+
+def cmd_secret_key(_args: argparse.Namespace) -> int:
+    from cryptography.fernet import Fernet
+
+    print(Fernet.generate_key().decode())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="calsync",
+        description="Real-time calendar sync daemon. Configuration comes from CALSYNC_* environment variables.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
+    sub.add_parser("sandbox", help="run the daemon with built-in provider emulators and demo data").set_defaults(
+        func=cmd_sandbox
+    )
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db_upgrade)
+    sub.add_parser("channels", help="show push channel health").set_defaults(func=cmd_channels)
+    apikey = sub.add_parser("apikey", help="manage API keys")
+    apikey_sub = apikey.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
+    create = apikey_sub.add_parser("create", help="create an API key and print it once")
+    create.add_argument("--name", required=True, help="a label for the key")
+    create.add_argument("--organization", default=None, help="restrict the key to one organization")
+    create.add_argument("--read-only", action="store_true", help="the key may only read")
+    create.set_defaults(func=cmd_apikey_create)
+    sub.add_parser("secret-key", help="print a new CALSYNC_SECRET_KEY").set_defaults(func=cmd_secret_key)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Prometheus metrics: one registry per daemon, conventional names, bounded labels only.
+
+Labels are route templates, providers, states and outcomes — never user,
+profile or calendar ids. Gauges that mirror the database (outbox backlog) are
+refreshed just before each scrape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Final, Literal
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+MetricName = Literal[
+    "calsync_http_requests_total",
+    "calsync_http_request_duration_seconds",
+    "calsync_outbox_pending",
+    "calsync_outbox_oldest_age_seconds",
+    "calsync_bus_up",
+    "calsync_bus_messages_handled_total",
+    "calsync_dlq_messages_total",
+]
+
+CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
+
+Refresher = Callable[[], Awaitable[None]]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "calsync_http_requests",
+            "HTTP requests answered, by route template, method and status class.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.http_duration = Histogram(
+            "calsync_http_request_duration_seconds",
+            "Time to answer an HTTP request.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+            registry=self.registry,
+        )
+        self.outbox_pending = Gauge(
+            "calsync_outbox_pending", "Outbox messages not yet published to the bus.", registry=self.registry
+        )
+        self.outbox_oldest_age = Gauge(
+            "calsync_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox message (0 when none).",
+            registry=self.registry,
+        )
+        self.bus_up = Gauge("calsync_bus_up", "1 when the event bus is reachable.", registry=self.registry)
+        self.bus_handled = Counter(
+            "calsync_bus_messages_handled",
+            "Bus messages handled by consumers, by topic and outcome.",
+            ["topic", "outcome"],
+            registry=self.registry,
+        )
+        self.dlq_messages = Counter(
+            "calsync_dlq_messages",
+            "Messages sent to a dead-letter topic, by source topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self._refreshers: list[Refresher] = []
+
+    def on_scrape(self, refresher: Refresher) -> None:
+        """Register a coroutine that updates gauges from their source before each scrape."""
+        self._refreshers.append(refresher)
+
+    async def render(self) -> bytes:
+        for refresh in self._refreshers:
+            await refresh()
+        return generate_latest(self.registry)

@@ -1,0 +1,56 @@
+"""Request context: a request id on every log line of a request, one access log line, HTTP metrics."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Final
+
+import structlog
+from aiohttp import web
+from aiohttp.typedefs import Handler
+
+from daemon.appkeys import METRICS
+
+REQUEST_ID_HEADER: Final = "X-Request-ID"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+log = structlog.get_logger("calsync.http")
+
+
+def _route_label(request: web.Request) -> str:
+    """The route template, never the concrete path (ids in paths would explode label cardinality)."""
+    resource = request.match_info.route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+@web.middleware
+async def request_context(request: web.Request, handler: Handler) -> web.StreamResponse:
+    incoming = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = incoming if _SAFE_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    started = time.perf_counter()
+    status = 500
+    with structlog.contextvars.bound_contextvars(request_id=request_id):
+        try:
+            response = await handler(request)
+            status = response.status
+            response.headers[REQUEST_ID_HEADER] = request_id
+            return response
+        except web.HTTPException as exc:
+            status = exc.status
+            exc.headers[REQUEST_ID_HEADER] = request_id
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_label(request)
+            metrics = request.app[METRICS]
+            metrics.http_requests.labels(route, request.method, f"{status // 100}xx").inc()
+            metrics.http_duration.labels(route).observe(elapsed)
+            if route not in ("/healthz", "/readyz", "/metrics"):
+                log.info(
+                    "http_request",
+                    method=request.method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
