@@ -1,23 +1,23 @@
 """The one exception tree of calsync; each name says what the caller does next.
 
-    CalsyncError
-    ├── ConfigError(variable)            -> stop start-up, exit 2, name the variable
-    ├── NotFound                         -> 404 to an API caller
-    ├── Conflict                         -> 409 to an API caller
-    ├── InvalidInput(field)              -> 4xx problem body naming the field
-    ├── StoreError                       -> storage unreachable or not migrated
-    │   └── NotMigrated                  -> run `calsync db upgrade`
-    ├── BusError
-    │   ├── BusUnavailable               -> keep the outbox, retry later
-    │   └── PoisonMessage                -> dead-letter at once, never retry
-    ├── SecretsError                     -> no key to encrypt/decrypt credentials
-    └── ProviderError
-        ├── TransientProviderError       -> retry with backoff
-        │   └── RateLimited(retry_after) -> wait at least retry_after, then retry
-        ├── SyncTokenExpired             -> wipe the cursor, full resync (never cancel anything)
-        ├── AuthorizationRevoked         -> mark the account in error, alert, never infer deletion
-        ├── ResourceGone                 -> the calendar/event no longer exists at the provider
-        └── PermanentProviderError       -> mark in error, stop retrying
+CalsyncError
+├── ConfigError(variable)            -> stop start-up, exit 2, name the variable
+├── NotFound                         -> 404 to an API caller
+├── Conflict                         -> 409 to an API caller
+├── InvalidInput(field)              -> 4xx problem body naming the field
+├── StoreError                       -> storage unreachable or not migrated
+│   └── NotMigrated                  -> run `calsync db upgrade`
+├── BusError
+│   ├── BusUnavailable               -> keep the outbox, retry later
+│   └── PoisonMessage                -> dead-letter at once, never retry
+├── SecretsError                     -> no key to encrypt/decrypt credentials
+└── ProviderError
+    ├── TransientProviderError       -> retry with backoff
+    │   └── RateLimited(retry_after) -> wait at least retry_after, then retry
+    ├── SyncTokenExpired             -> wipe the cursor, full resync (never cancel anything)
+    ├── AuthorizationRevoked         -> mark the account in error, alert, never infer deletion
+    ├── ResourceGone                 -> the calendar/event no longer exists at the provider
+    └── PermanentProviderError       -> mark in error, stop retrying
 """
 
 from __future__ import annotations

@@ -70,6 +70,9 @@ class ExternalEvent:
     etag: str | None = None
     updated: datetime | None = None
     marker: Marker | None = None
+    # Graph's calendarView delta also lists events that merely left the window under "@removed":
+    # such a tombstone must be confirmed (a direct GET answering 404) before anything is cancelled.
+    verify_deletion: bool = False
     extra: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
@@ -127,6 +130,7 @@ def to_wire(event: ExternalEvent) -> dict[str, Any]:
             if event.marker
             else None
         ),
+        "verify_deletion": event.verify_deletion,
     }
 
 
@@ -169,10 +173,13 @@ def from_wire(data: dict[str, Any]) -> ExternalEvent:
             etag=data.get("etag"),
             updated=_dt(data.get("updated")),
             marker=(
-                Marker(str(marker["appointment_id"]), int(marker["version"]), str(marker.get("instance_key", "")))
+                Marker(
+                    str(marker["appointment_id"]), int(marker["version"]), str(marker.get("instance_key", ""))
+                )
                 if marker
                 else None
             ),
+            verify_deletion=bool(data.get("verify_deletion", False)),
         )
     except (KeyError, TypeError, ValueError) as err:
         raise PoisonMessage(f"malformed external event: {err}") from err

@@ -81,7 +81,9 @@ def cmd_run(_args: argparse.Namespace) -> int:
             handle_signals=True,
         )
     except OSError as err:
-        _fail(f"CALSYNC_LISTEN: cannot listen on {settings.listen_host}:{settings.listen_port}: {err.strerror}")
+        _fail(
+            f"CALSYNC_LISTEN: cannot listen on {settings.listen_host}:{settings.listen_port}: {err.strerror}"
+        )
     except CalsyncError as err:
         _fail(str(err))
     return 0
@@ -145,13 +147,13 @@ def cmd_secret_key(_args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="calsync",
-        description="Real-time calendar sync daemon. Configuration comes from CALSYNC_* environment variables.",
+        description="Real-time calendar sync daemon. Configured by CALSYNC_* environment variables.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     sub.add_parser("run", help="run the daemon").set_defaults(func=cmd_run)
-    sub.add_parser("sandbox", help="run the daemon with built-in provider emulators and demo data").set_defaults(
-        func=cmd_sandbox
-    )
+    sub.add_parser(
+        "sandbox", help="run the daemon with built-in provider emulators and demo data"
+    ).set_defaults(func=cmd_sandbox)
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db_upgrade)

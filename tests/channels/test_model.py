@@ -43,6 +43,7 @@ def events(draw: st.DrawFn) -> ExternalEvent:
         marker=draw(
             st.one_of(st.none(), st.builds(Marker, st.text(min_size=1, max_size=20), st.integers(1, 10**6)))
         ),
+        verify_deletion=draw(st.booleans()),
     )
 
 
@@ -89,7 +90,13 @@ def test_instance_key_is_the_original_start_in_utc() -> None:
     [
         {},
         {"provider": "yahoo", "calendar_id": "c", "event_id": "e", "status": "confirmed"},
-        {"provider": "google", "calendar_id": "c", "event_id": "e", "status": "confirmed", "start": "2026-01-05T09:00"},
+        {
+            "provider": "google",
+            "calendar_id": "c",
+            "event_id": "e",
+            "status": "confirmed",
+            "start": "2026-01-05T09:00",
+        },
     ],
 )
 def test_malformed_wire_is_poison(data: dict[str, object]) -> None:

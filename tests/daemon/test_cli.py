@@ -12,7 +12,9 @@ import pytest
 CALSYNC = [sys.executable, "-m", "daemon.cli"]
 
 
-def run(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith("CALSYNC_")}
     return subprocess.run(
         CALSYNC + args, env={**base, **(env or {})}, cwd=cwd, capture_output=True, text=True, timeout=60
@@ -58,7 +60,9 @@ def test_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:
 
 
 def test_unwritable_sqlite_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
-    result = run(["run"], env={"CALSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"}, cwd=tmp_path)
+    result = run(
+        ["run"], env={"CALSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"}, cwd=tmp_path
+    )
     assert result.returncode == 2
     assert "CALSYNC_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
 

@@ -25,7 +25,9 @@ SECRETS = [
 @pytest.fixture
 def captured() -> CapturingLoggerFactory:
     factory = CapturingLoggerFactory()
-    structlog.configure(processors=build_processors("json"), logger_factory=factory, cache_logger_on_first_use=False)
+    structlog.configure(
+        processors=build_processors("json"), logger_factory=factory, cache_logger_on_first_use=False
+    )
     yield factory
     structlog.reset_defaults()
 

@@ -1,0 +1,1 @@
+"""Microsoft Graph adapter: msgraph-sdk, subscriptions with lifecycle events, calendarView delta."""
