@@ -201,7 +201,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         google_token_url=_http_url(
             "CALSYNC_GOOGLE_TOKEN_URL", get("CALSYNC_GOOGLE_TOKEN_URL") or DEFAULT_GOOGLE_TOKEN_URL
         ),
-        graph_api_url=_http_url("CALSYNC_GRAPH_API_URL", get("CALSYNC_GRAPH_API_URL") or DEFAULT_GRAPH_API_URL),
+        graph_api_url=_http_url(
+            "CALSYNC_GRAPH_API_URL", get("CALSYNC_GRAPH_API_URL") or DEFAULT_GRAPH_API_URL
+        ),
         graph_token_url=_http_url(
             "CALSYNC_GRAPH_TOKEN_URL", get("CALSYNC_GRAPH_TOKEN_URL") or DEFAULT_GRAPH_TOKEN_URL
         ),

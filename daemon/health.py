@@ -36,7 +36,9 @@ async def readyz(request: web.Request) -> web.Response:
             # Degraded, not down: the outbox keeps everything until the broker is back.
             problems["bus"] = f"degraded: {health.detail}"
     status = 503 if problems else 200
-    return web.json_response({"status": "ok" if status == 200 else "unavailable", **checks, **problems}, status=status)
+    return web.json_response(
+        {"status": "ok" if status == 200 else "unavailable", **checks, **problems}, status=status
+    )
 
 
 async def metrics(request: web.Request) -> web.Response:
