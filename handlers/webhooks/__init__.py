@@ -1,0 +1,1 @@
+"""Webhook receivers for Google push and Microsoft Graph change/lifecycle notifications."""
