@@ -105,5 +105,9 @@ class ResourceGone(ProviderError):
     """The provider says the resource does not exist (404/410 on a direct GET)."""
 
 
+class PreconditionFailed(ProviderError):
+    """An If-Match/etag check failed: someone changed the event since we last read it."""
+
+
 class PermanentProviderError(ProviderError):
     """A request the provider will never accept; retrying cannot help."""
