@@ -11,6 +11,7 @@ from datetime import datetime
 
 from sqlalchemy import Insert
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.errors import StoreError
@@ -33,6 +34,7 @@ async def first_time(session: AsyncSession, consumer: str, message_id: str, now:
         stmt = sqlite.insert(ProcessedMessage).values(values).on_conflict_do_nothing(index_elements=keys)
     else:
         raise StoreError(f"unsupported database dialect: {dialect}")
-    result = await session.exec(stmt)
-    # ON CONFLICT DO NOTHING reports 0 rows when the pair already exists.
-    return result.rowcount == 1
+    # RETURNING yields a row only when the insert happened (rowcount is not reliable for
+    # INSERT on every driver: psycopg reports -1 through SQLAlchemy's async adapter).
+    result = await session.exec(stmt.returning(col(ProcessedMessage.consumer)))
+    return result.first() is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -36,6 +37,14 @@ from channels.throttle import AccountThrottle, Backoff
 
 T = TypeVar("T")
 PAGE_SIZE = 2500  # Google's maximum; fewer round trips per sync
+
+
+def _list_events(service: Any, query: dict[str, Any]) -> Any:
+    return service.events().list(**query)
+
+
+def _list_calendars(service: Any, page: str | None) -> Any:
+    return service.calendarList().list(pageToken=page, maxResults=250)
 
 
 class GoogleAdapter:
@@ -87,9 +96,7 @@ class GoogleAdapter:
         page: str | None = None
         while True:
             token = page
-            result = await self._call(
-                account, lambda s, t=token: s.calendarList().list(pageToken=t, maxResults=250)
-            )
+            result = await self._call(account, partial(_list_calendars, page=token))
             for item in result.get("items", []):
                 calendars.append(
                     ProviderCalendar(
@@ -162,7 +169,7 @@ class GoogleAdapter:
         page: str | None = None
         while True:
             query = {**params, **({"pageToken": page} if page else {})}
-            result = await self._call(account, lambda s, q=query: s.events().list(**q))
+            result = await self._call(account, partial(_list_events, query=query))
             events = tuple(self._normalize(result.get("items", []), calendar))
             page = result.get("nextPageToken")
             if page:
