@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import random
 import uuid
-from functools import partial
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from calsync.clock import Clock
