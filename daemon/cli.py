@@ -105,6 +105,8 @@ def cmd_db_upgrade(_args: argparse.Namespace) -> int:
     settings = _settings()
     try:
         upgrade(settings.database_url)
+    except StoreError as err:
+        _fail(f"CALSYNC_DATABASE_URL: {err}")
     except Exception as err:  # one line for the operator, whatever the driver raised
         _fail(f"CALSYNC_DATABASE_URL: migration failed: {type(err).__name__}: {err}")
     print(f"database is at revision {head_revision()}")

@@ -16,7 +16,7 @@ from enum import Enum
 from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -134,8 +134,18 @@ def _emit(session: AsyncSession, appt: Appointment, kind: str, now: datetime) ->
 
 
 async def load_for_write(session: AsyncSession, appointment_id: str, scope: str | None) -> Appointment | None:
-    """The row locked for update (PostgreSQL), None if absent; NotFound if outside ``scope``."""
-    appt = await session.get(Appointment, appointment_id, with_for_update=True)
+    """The row locked for the rest of the transaction, None if absent; NotFound if outside ``scope``.
+
+    PostgreSQL locks the row with SELECT ... FOR UPDATE. SQLite ignores FOR UPDATE,
+    so a no-op UPDATE first takes the database's write lock: without it two writers
+    could both read version n and both write version n+1.
+    """
+    connection = await session.connection()
+    if connection.dialect.name == "sqlite":
+        await session.exec(
+            update(Appointment).where(col(Appointment.id) == appointment_id).values(id=appointment_id)
+        )
+    appt = await session.get(Appointment, appointment_id, with_for_update=True, populate_existing=True)
     if appt is not None and scope is not None and appt.organization_id != scope:
         raise NotFound(f"no appointment {appointment_id!r}")
     return appt

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Index, Integer, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from store.types import UTCDateTime
@@ -195,7 +195,8 @@ class OutboxMessage(SQLModel, table=True):
     """Written in the same transaction as the state change; the relay publishes it."""
 
     __tablename__ = "outbox"
-    id: int | None = Field(default=None, sa_type=BigInteger, primary_key=True)
+    # BIGINT on PostgreSQL; INTEGER on SQLite, where only that is the auto-assigned rowid.
+    id: int | None = Field(default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
     message_id: str = Field(max_length=64, unique=True)  # envelope id, the consumers' dedupe key
     topic: str = Field(max_length=200)
     key: str = Field(max_length=200)
