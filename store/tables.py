@@ -196,7 +196,9 @@ class OutboxMessage(SQLModel, table=True):
 
     __tablename__ = "outbox"
     # BIGINT on PostgreSQL; INTEGER on SQLite, where only that is the auto-assigned rowid.
-    id: int | None = Field(default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True)
+    id: int | None = Field(
+        default=None, sa_type=BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
     message_id: str = Field(max_length=64, unique=True)  # envelope id, the consumers' dedupe key
     topic: str = Field(max_length=200)
     key: str = Field(max_length=200)
