@@ -49,14 +49,15 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     for setup in app[CONSUMERS]:
         setup(app, bus)
     relay = OutboxRelay(db, bus, clock)
+    db.on_outbox_commit(relay.notify)
     app[BUS] = bus
     app[RELAY] = relay
     metrics = app[METRICS]
 
     async def refresh() -> None:
-        pending, oldest = await relay.backlog()
-        metrics.outbox_pending.set(pending)
-        metrics.outbox_oldest_age.set(oldest)
+        backlog = await relay.backlog()
+        metrics.outbox_pending.set(backlog.pending)
+        metrics.outbox_oldest_age.set(backlog.oldest_age_seconds)
         metrics.bus_up.set(1 if (await bus.health()).ok else 0)
 
     metrics.on_scrape(refresh)

@@ -113,3 +113,20 @@ async def test_foreign_keys_are_enforced(database: Database) -> None:
                 Profile(id="p1", organization_id="nobody", name="x", email="x@example.com",
                         time_zone="UTC", created_at=NOW, updated_at=NOW)
             )  # fmt: skip
+
+
+async def test_outbox_commit_notifies_listeners_only_after_commit(database: Database) -> None:
+    calls: list[str] = []
+    database.on_outbox_commit(lambda: calls.append("woke"))
+    envelope = Envelope("m-1", "t", 1, "k", datetime(2026, 1, 1, tzinfo=UTC), {})
+    with pytest.raises(RuntimeError):
+        async with database.session() as s:
+            enqueue(s, "topic", envelope)
+            raise RuntimeError("rolled back")
+    assert calls == []
+    async with database.session() as s:
+        enqueue(s, "topic", envelope)
+    assert calls == ["woke"]
+    async with database.session() as s:
+        pass  # no outbox write, no wake-up
+    assert calls == ["woke"]
