@@ -7,8 +7,8 @@ and observes the bus from outside with a real consumer.
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -16,12 +16,14 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from sqlmodel import select
 
 from calsync.clock import SystemClock
 from calsync.envelope import TOPIC_APPOINTMENTS, decode
 from daemon.bus.base import Record
 from daemon.bus.embedded import EmbeddedBus
 from store.db import Database
+from store.tables import OutboxMessage
 from tests.daemon_process import Daemon, base_env, cli, free_port
 from tests.tansu import TansuBroker
 
@@ -64,7 +66,7 @@ async def write_until_killed(
                     acked.add(f"a-{i}")
                     if len(acked) == kill_after:
                         daemon.kill()
-            except (aiohttp.ClientError, asyncio.TimeoutError):
+            except (TimeoutError, aiohttp.ClientError):
                 pass  # not acknowledged: the daemon is dead or dying
 
     await asyncio.gather(*(put(i) for i in range(total)))
@@ -171,37 +173,43 @@ async def test_acknowledged_writes_survive_kill_9_kafka(tmp_path: Path) -> None:
 async def test_sigterm_finishes_in_flight_requests_and_exits_0(tmp_path: Path) -> None:
     env, key = await _setup(tmp_path)
     daemon = Daemon(env, tmp_path, free_port()).start()
+    headers = {"Authorization": f"Bearer {key}"}
     try:
-        async with aiohttp.ClientSession(
-            headers={"Authorization": f"Bearer {key}"}, timeout=aiohttp.ClientTimeout(total=15)
-        ) as s:
+        async with aiohttp.ClientSession(headers=headers, timeout=aiohttp.ClientTimeout(total=20)) as s:
             await seed(s, daemon.url)
-        # A request whose body is still arriving when SIGTERM lands must still be answered.
-        reader, writer = await asyncio.open_connection("127.0.0.1", daemon.port)
-        body = json.dumps(appointment(1)).encode()
-        writer.write(
-            b"PUT /v1/appointments/in-flight HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            + f"Authorization: Bearer {key}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-            + body[:10]
-        )
-        await writer.drain()
-        await asyncio.sleep(0.3)
-        started = time.monotonic()
-        daemon.signal(signal.SIGTERM)
-        await asyncio.sleep(0.5)
-        writer.write(body[10:])
-        await writer.drain()
-        response = await asyncio.wait_for(reader.read(), timeout=10)
-        writer.close()
-        assert response.startswith(b"HTTP/1.1 201"), response[:200]
+            # Hold SQLite's write lock so the next writes are in flight (their handlers wait on it)
+            # when SIGTERM lands; they must still be answered, and then the daemon exits 0.
+            lock = sqlite3.connect(tmp_path / "calsync.db", isolation_level=None)
+            lock.execute("BEGIN IMMEDIATE")
+            puts = [
+                asyncio.create_task(s.put(f"{daemon.url}/v1/appointments/in-flight-{i}", json=appointment(i)))
+                for i in range(5)
+            ]
+            await asyncio.sleep(0.5)
+            assert not any(p.done() for p in puts)
+            started = time.monotonic()
+            daemon.signal(signal.SIGTERM)
+            await asyncio.sleep(1.0)
+            lock.execute("ROLLBACK")
+            lock.close()
+            responses = await asyncio.gather(*puts)
+            assert [r.status for r in responses] == [201] * 5
         code = await asyncio.to_thread(daemon.wait, 10)
         assert code == 0, daemon.logs()[-2000:]
         assert time.monotonic() - started < 10
-        # New connections are refused once shutdown began.
         with pytest.raises(OSError):
             await asyncio.open_connection("127.0.0.1", daemon.port)
     finally:
         daemon.kill()
+    # What was acknowledged before the exit is in the outbox and was published.
+    db = Database(env["CALSYNC_DATABASE_URL"])
+    try:
+        async with db.session() as session:
+            rows = (await session.exec(select(OutboxMessage))).all()
+        in_flight = [r for r in rows if r.key.startswith("in-flight-")]
+        assert len(in_flight) == 5 and all(r.published_at is not None for r in in_flight)
+    finally:
+        await db.close()
 
 
 @pytest.mark.kafka

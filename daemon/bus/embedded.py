@@ -1,0 +1,151 @@
+"""The embedded bus: a durable, partitioned log in our own database (the default without Kafka).
+
+Publishing is an INSERT, so an acknowledged publish survives kill -9. Consumers are group
+members holding partition leases (see ``embedded_consumer``). Publishes in this process
+wake its consumers at once; publishes by other processes/replicas are seen by polling.
+A background task purges records that every group has passed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from calsync.clock import Clock
+from calsync.errors import BusUnavailable, StoreError
+from daemon.bus import embedded_log as q
+from daemon.bus.base import BusHealth, Handler, OutgoingRecord, RetryPolicy
+from daemon.bus.delivery import describe_error
+from daemon.bus.embedded_consumer import GroupMember, MemberConfig
+from daemon.bus.pulse import Pulse
+from store.db import Database
+
+log = structlog.get_logger("calsync.bus")
+
+_APPEND_TRIES = 5  # offset races between processes end in a unique violation; try again
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddedOptions:
+    partitions: int = 8
+    lease_seconds: float = 10.0
+    poll_interval: float = 0.5
+    fetch_batch: int = 100
+    purge_interval: float = 60.0
+    purge_batch: int = 10_000
+    retention: timedelta = timedelta(days=7)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+class EmbeddedBus:
+    def __init__(self, db: Database, clock: Clock, options: EmbeddedOptions | None = None) -> None:
+        self._db, self._clock = db, clock
+        self._opts = options or EmbeddedOptions()
+        self.member_id = uuid.uuid4().hex
+        self._subs: list[tuple[str, str, Handler]] = []
+        self._members: list[GroupMember] = []
+        self._pulses: dict[str, Pulse] = {}
+        self._append_lock = asyncio.Lock()
+        self._purger: asyncio.Task[None] | None = None
+        self._started = False
+
+    def subscribe(self, topic: str, group: str, handler: Handler) -> None:
+        if self._started:
+            raise RuntimeError("subscribe() must be called before start()")
+        self._subs.append((topic, group, handler))
+
+    def assignment(self) -> dict[tuple[str, str], frozenset[int]]:
+        return {(m.group, m.topic): frozenset(m.owned) for m in self._members}
+
+    def _pulse(self, topic: str) -> Pulse:
+        return self._pulses.setdefault(topic, Pulse())
+
+    async def start(self) -> None:
+        self._started = True
+        o = self._opts
+        config = MemberConfig(o.partitions, o.lease_seconds, o.poll_interval, o.fetch_batch, o.retry)
+        for topic, group, handler in self._subs:
+            member = GroupMember(
+                self._db, self._clock, config, self.member_id, topic, group, handler,
+                self._pulse(topic), self._dead_letter,
+            )  # fmt: skip
+            await member.start()
+            self._members.append(member)
+        self._purger = asyncio.create_task(self._purge_loop(), name="bus-purge")
+
+    async def publish(
+        self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
+    ) -> None:
+        await self.publish_many([OutgoingRecord(topic, key, value, headers or {})])
+
+    async def publish_many(self, records: Sequence[OutgoingRecord]) -> None:
+        if not records:
+            return
+        async with self._append_lock:  # one appender per process; other processes race on the unique key
+            for attempt in range(1, _APPEND_TRIES + 1):
+                try:
+                    async with self._db.session() as s:
+                        await q.append(s, records, self._opts.partitions, self._clock.now())
+                    break
+                except (IntegrityError, OperationalError) as err:
+                    if attempt == _APPEND_TRIES:
+                        raise BusUnavailable(f"embedded log append failed: {describe_error(err)}") from err
+                    await asyncio.sleep(0.01 * attempt)
+                except (SQLAlchemyError, OSError) as err:
+                    raise BusUnavailable(f"embedded log unreachable: {describe_error(err)}") from err
+        for topic in {r.topic for r in records}:
+            self._pulse(topic).fire()
+
+    async def _dead_letter(self, record: OutgoingRecord) -> None:
+        await self.publish_many([record])
+
+    async def stop(self) -> None:
+        await self._stop_purger()
+        for pulse in self._pulses.values():
+            pulse.fire()
+        await asyncio.gather(*(m.stop() for m in self._members))
+        self._members.clear()
+
+    async def terminate(self) -> None:
+        await self._stop_purger()
+        await asyncio.gather(*(m.terminate() for m in self._members))
+        self._members.clear()
+
+    async def _stop_purger(self) -> None:
+        if self._purger is not None:
+            self._purger.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._purger
+            self._purger = None
+
+    async def health(self) -> BusHealth:
+        try:
+            await self._db.ping()
+        except StoreError as err:
+            return BusHealth(False, f"embedded log unreachable: {err}")
+        dead = [f"{m.group}/{m.topic}" for m in self._members if not m.alive]
+        if dead:
+            return BusHealth(False, "consumer stopped: " + ", ".join(dead))
+        return BusHealth(True, f"embedded log, {len(self._members)} consumer(s)")
+
+    async def purge_once(self) -> int:
+        async with self._db.session() as s:
+            return await q.purge(s, self._clock.now(), self._opts.retention, self._opts.purge_batch)
+
+    async def _purge_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._opts.purge_interval)
+            try:
+                deleted = await self.purge_once()
+            except (SQLAlchemyError, OSError) as err:
+                log.warning("bus.purge_failed", error=describe_error(err))
+                continue
+            if deleted:
+                log.info("bus.purged", records=deleted)

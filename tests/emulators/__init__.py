@@ -1,0 +1,1 @@
+"""Tests of the provider emulators, driven through the providers' real client libraries."""
