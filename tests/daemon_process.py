@@ -27,7 +27,12 @@ def base_env(**extra: str) -> dict[str, str]:
 
 def cli(args: list[str], env: dict[str, str], cwd: Path) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "daemon.cli", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "daemon.cli", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if result.returncode != 0:
         raise RuntimeError(f"calsync {' '.join(args)} failed: {result.stderr}")
@@ -52,9 +57,11 @@ class Daemon:
         path = "/readyz" if expect_ready else "/healthz"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"daemon exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}")
+                raise RuntimeError(
+                    f"daemon exited with {self.proc.returncode}: {self.log_path.read_text()[-3000:]}"
+                )
             try:
-                with urllib.request.urlopen(self.url + path, timeout=1) as response:  # noqa: S310
+                with urllib.request.urlopen(self.url + path, timeout=1) as response:
                     if response.status == 200:
                         return self
             except (urllib.error.URLError, OSError):

@@ -45,8 +45,13 @@ async def seed(session: aiohttp.ClientSession, url: str) -> None:
     assert r.status in (200, 201), await r.text()
     r = await session.post(
         f"{url}/v1/profiles",
-        json={"id": "jane", "organization": "acme", "name": "Jane", "email": "jane@example.com",
-              "time_zone": "Europe/London"},
+        json={
+            "id": "jane",
+            "organization": "acme",
+            "name": "Jane",
+            "email": "jane@example.com",
+            "time_zone": "Europe/London",
+        },
     )
     assert r.status in (201, 409), await r.text()
 
@@ -132,7 +137,9 @@ async def test_acknowledged_writes_survive_kill_9_kafka(tmp_path: Path) -> None:
 
     with TansuBroker(log_path=tmp_path / "tansu.log") as broker:
         env, key = await _setup(
-            tmp_path, CALSYNC_KAFKA_BOOTSTRAP=broker.bootstrap, CALSYNC_KAFKA_IDEMPOTENCE="false",
+            tmp_path,
+            CALSYNC_KAFKA_BOOTSTRAP=broker.bootstrap,
+            CALSYNC_KAFKA_IDEMPOTENCE="false",
             CALSYNC_KAFKA_PARTITIONS="4",
         )
         headers = {"Authorization": f"Bearer {key}"}
@@ -144,8 +151,11 @@ async def test_acknowledged_writes_survive_kill_9_kafka(tmp_path: Path) -> None:
             daemon.wait(5)
             daemon = Daemon(env, tmp_path, free_port()).start()
             consumer = AIOKafkaConsumer(
-                TOPIC_APPOINTMENTS, bootstrap_servers=broker.bootstrap, group_id="test-observer",
-                auto_offset_reset="earliest", enable_auto_commit=False,
+                TOPIC_APPOINTMENTS,
+                bootstrap_servers=broker.bootstrap,
+                group_id="test-observer",
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
             )
             await consumer.start()
             delivered: Counter[str] = Counter()
@@ -218,7 +228,9 @@ async def test_kafka_down_keeps_accepting_and_drains_when_back(tmp_path: Path) -
 
     port = free_port()
     env, key = await _setup(
-        tmp_path, CALSYNC_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}", CALSYNC_KAFKA_IDEMPOTENCE="false",
+        tmp_path,
+        CALSYNC_KAFKA_BOOTSTRAP=f"127.0.0.1:{port}",
+        CALSYNC_KAFKA_IDEMPOTENCE="false",
         CALSYNC_KAFKA_PARTITIONS="2",
     )
     daemon = Daemon(env, tmp_path, free_port()).start(expect_ready=False)
@@ -237,8 +249,11 @@ async def test_kafka_down_keeps_accepting_and_drains_when_back(tmp_path: Path) -
             assert "calsync_outbox_pending 20.0" in metrics or "calsync_outbox_pending 2" in metrics
             broker.start()
             consumer = AIOKafkaConsumer(
-                TOPIC_APPOINTMENTS, bootstrap_servers=broker.bootstrap, group_id="obs",
-                auto_offset_reset="earliest", enable_auto_commit=False,
+                TOPIC_APPOINTMENTS,
+                bootstrap_servers=broker.bootstrap,
+                group_id="obs",
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
             )
             seen: set[str] = set()
             deadline = time.monotonic() + 40
