@@ -31,10 +31,26 @@ def _settings() -> Settings:
         _fail(f"configuration error: {err}")
 
 
+def _check_sqlite_path(url: str) -> None:
+    """Name the real problem (missing or read-only directory) before any driver tries the file."""
+    from store.engine import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return
+    directory = path.parent
+    if not directory.is_dir():
+        _fail(f"CALSYNC_DATABASE_URL: directory {directory} does not exist")
+    if not os.access(directory, os.W_OK):
+        _fail(f"CALSYNC_DATABASE_URL: directory {directory} is not writable")
+
+
 def _prepare_database(settings: Settings) -> None:
     """Reachable and migrated, or a one-line reason. Auto-migrates where configured (SQLite default)."""
     from store.db import Database
     from store.migrate import ensure_current, upgrade
+
+    _check_sqlite_path(settings.database_url)
 
     async def check() -> None:
         db = Database(settings.database_url)

@@ -64,7 +64,8 @@ def test_unwritable_sqlite_path_is_one_line_and_exit_2(tmp_path: Path) -> None:
         ["run"], env={"CALSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/missing/dir/x.db"}, cwd=tmp_path
     )
     assert result.returncode == 2
-    assert "CALSYNC_DATABASE_URL" in result.stderr and "Traceback" not in result.stderr
+    assert "CALSYNC_DATABASE_URL" in result.stderr and "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_secret_key_prints_a_usable_key() -> None:
