@@ -90,4 +90,13 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     app.on_shutdown.append(_mark_draining)
     add_health_routes(app)
     setup_api(app)
+    from daemon import sync_wiring  # shared adapter registry, sync consumer, renewal + resync loops
+
+    sync_wiring.install(app)
+    from daemon import google_wiring  # the Google adapter and POST /webhooks/google
+
+    google_wiring.install(app)
+    from daemon import graph_wiring  # the Graph adapter, POST /webhooks/graph(/lifecycle), lifecycle worker
+
+    graph_wiring.install(app)
     return app

@@ -137,12 +137,14 @@ class Channel(SQLModel, table=True):
     external_id: str = Field(max_length=200, index=True)
     resource_id: str | None = Field(default=None, max_length=500)
     token_hash: str = Field(max_length=64)  # SHA-256 of the channel token / clientState
-    state: str = Field(default="active", max_length=16)  # active | renewing | error | stopped
+    state: str = Field(default="active", max_length=16)  # active | error | retiring | stopped
     expires_at: datetime = _ts(index=True)
     last_renewed_at: datetime | None = _ts(nullable=True)
     last_notification_at: datetime | None = _ts(nullable=True)
     consecutive_failures: int = Field(default=0)
     last_error: str | None = Field(default=None, sa_type=Text)
+    # Earliest next renew/stop attempt: backoff after a failure, or the end of a renewal overlap.
+    retry_at: datetime | None = _ts(nullable=True)
     created_at: datetime = _ts()
     stopped_at: datetime | None = _ts(nullable=True)
 

@@ -4,6 +4,9 @@ Choices (see DESIGN.md): events are listed with ``singleEvents=false`` so a
 recurring series arrives once as its master plus its exceptions (moved and
 cancelled instances) — the availability index expands series itself; a full
 sync is bounded by the profile's window and later passes reuse its sync token.
+``showDeleted=true`` on every pass (the same parameters for full and incremental,
+as the sync guide asks): a full resync after a 410 then reports deletions made
+while the token was dead as tombstones instead of silently omitting them.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ class GoogleAdapter:
         concurrency: int = 4,
         backoff: Backoff | None = None,
         rng: random.Random | None = None,
+        page_size: int = PAGE_SIZE,
     ) -> None:
         self._client = GoogleClient(api_url, token_url)
         self._clock = clock
@@ -68,6 +72,7 @@ class GoogleAdapter:
         self._throttles: dict[str, AccountThrottle] = {}
         self._backoff = backoff or Backoff()
         self._rng = rng or random.Random()  # jitter, not security
+        self._page_size = page_size
 
     def throttle(self, account_id: str) -> AccountThrottle:
         throttle = self._throttles.get(account_id)
@@ -158,8 +163,11 @@ class GoogleAdapter:
         full = cursor is None
         params: dict[str, Any] = {
             "calendarId": calendar.external_id,
-            "maxResults": PAGE_SIZE,
+            "maxResults": self._page_size,
             "singleEvents": False,
+            # Deleted events come back as explicit tombstones even in a full (re)sync, so a
+            # deletion made while a sync token was dead is still seen, never inferred.
+            "showDeleted": True,
         }
         if full:
             params["timeMin"] = window.start.isoformat()

@@ -98,9 +98,13 @@ class KafkaBus:
             await producer.stop()
             self._last_error = describe_error(err)
             raise BusUnavailable(f"Kafka unreachable: {self._last_error}") from err
-        self._producer = producer
         subscribed = {t for handlers in self._subs.values() for t in handlers}
-        await self._ensure_topics(subscribed)
+        try:
+            await self._ensure_topics(subscribed)
+        except BusUnavailable:
+            await producer.stop()
+            raise
+        self._producer = producer
 
     async def _connect_loop(self) -> None:
         while True:
@@ -145,7 +149,8 @@ class KafkaBus:
                 ]
                 response = await admin.create_topics(new)
             except KafkaError as err:
-                raise BusUnavailable(f"cannot create topics: {describe_error(err)}") from err
+                self._last_error = describe_error(err)
+                raise BusUnavailable(f"cannot create topics: {self._last_error}") from err
             finally:
                 await admin.close()
             for topic, code, message in response.topic_errors:

@@ -34,7 +34,8 @@ def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "alembic.ini").is_file()
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert (MIGRATIONS_DIR / "versions" / f"{head_revision()}_initial.py").is_file()
+    assert (MIGRATIONS_DIR / "versions" / "0001_initial.py").is_file()
+    assert list((MIGRATIONS_DIR / "versions").glob(f"{head_revision()}_*.py"))
 
 
 def test_metadata_has_the_tables_the_migration_creates() -> None:

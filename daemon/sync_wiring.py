@@ -1,0 +1,122 @@
+"""Wiring of provider-neutral sync: adapter registry, sync consumer, safety resync, channel renewal.
+
+``install(app)`` runs inside ``create_app`` (before the app freezes) and leaves a
+mutable ``SyncRuntime`` at ``app[SYNC]``; tests may replace ``app[SYNC].settings``
+before start-up. At start-up the sync consumer subscribes to ``calsync.signals``
+(group ``calsync-sync``), and, once the bus runs, two loops start: channel renewal
+and safety resync. Both are cancelled at shutdown before the bus stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from aiohttp import web
+
+from calsync.crypto import Cipher
+from calsync.envelope import TOPIC_SIGNALS
+from channels.renewal import RenewalPolicy
+from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.bus.base import Bus, Record
+from handlers.adapters import ADAPTERS, AdapterRegistry
+from handlers.channels import ChannelManager
+from handlers.resync import ResyncScheduler
+from handlers.sync import CONSUMER_GROUP, SyncConsumer, SyncOptions
+
+log = structlog.get_logger("calsync.sync_wiring")
+
+WEBHOOK_PATHS = {"google": "/webhooks/google", "microsoft": "/webhooks/graph"}
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """Named defaults; not yet in ``daemon/config.py`` (see DESIGN.md)."""
+
+    sync: SyncOptions = field(default_factory=SyncOptions)
+    renewal: RenewalPolicy = field(default_factory=RenewalPolicy)
+    renewal_interval: float = 60.0  # seconds between renewal planning rounds
+    resync_interval: timedelta = timedelta(minutes=15)
+    resync_jitter: float = 0.1  # +- share of the interval, stable per calendar
+    resync_check_interval: float = 30.0
+    loops: bool = True  # tests that drive ticks by hand turn the loops off
+
+
+@dataclass(slots=True)
+class SyncRuntime:
+    settings: SyncSettings
+    cipher: Cipher
+    consumer: SyncConsumer | None = None
+    channels: ChannelManager | None = None
+    resync: ResyncScheduler | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+SYNC = web.AppKey("sync_runtime", SyncRuntime)
+
+
+def webhook_address(public_url: str, provider: str) -> str:
+    return public_url.rstrip("/") + WEBHOOK_PATHS.get(provider, f"/webhooks/{provider}")
+
+
+def _setup_consumer(app: web.Application, bus: Bus) -> None:
+    runtime = app[SYNC]
+    db, clock, public_url = app[DATABASE], app[CLOCK], app[SETTINGS].public_url
+    runtime.consumer = SyncConsumer(db, app[ADAPTERS], runtime.cipher, clock, runtime.settings.sync)
+    runtime.channels = ChannelManager(
+        db, app[ADAPTERS], runtime.cipher, clock,
+        lambda provider: webhook_address(public_url, provider), runtime.settings.renewal,
+    )  # fmt: skip
+    runtime.resync = ResyncScheduler(
+        db, clock, runtime.settings.resync_interval, runtime.settings.resync_jitter
+    )
+    consumer = runtime.consumer
+
+    async def handle(record: Record) -> None:
+        await consumer.handle(record.value)
+
+    bus.subscribe(TOPIC_SIGNALS, CONSUMER_GROUP, handle)
+
+
+async def _every(
+    name: str, interval: float, tick: Callable[[], Awaitable[object]], app: web.Application
+) -> None:
+    clock = app[CLOCK]
+    while True:
+        try:
+            await tick()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a loop must outlive one bad round (database blip, provider outage)
+            log.exception("loop_round_failed", loop=name)
+        await clock.sleep(interval)
+
+
+async def _loops(app: web.Application) -> AsyncIterator[None]:
+    runtime = app[SYNC]
+    if runtime.settings.loops and runtime.channels is not None and runtime.resync is not None:
+        s = runtime.settings
+        runtime.tasks = [
+            asyncio.create_task(_every("renewal", s.renewal_interval, runtime.channels.tick, app)),
+            asyncio.create_task(_every("resync", s.resync_check_interval, runtime.resync.tick, app)),
+        ]
+    yield
+    for task in runtime.tasks:
+        task.cancel()
+    for task in runtime.tasks:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    runtime.tasks = []
+
+
+def install(app: web.Application) -> None:
+    from daemon.app import CONSUMERS  # the composition root imports us; import its key lazily
+
+    app[ADAPTERS] = AdapterRegistry()
+    app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys))
+    app[CONSUMERS].append(_setup_consumer)
+    app.cleanup_ctx.append(_loops)

@@ -1,0 +1,201 @@
+"""``POST /webhooks/google``: the thin aiohttp view over ``google_push`` (verify, record, ack).
+
+Never calls Google and never reads the body (Google sends none; a large body is left
+unread, not buffered). Outcomes:
+
+- headers missing or unusable -> 400;
+- channel unknown -> 200, no work; if the ``X-Goog-Resource-ID`` belongs to a calendar we
+  watch, an orphan ``retiring`` row is recorded so the renewal loop stops that channel with
+  that calendar's credentials (Google lets only the creator stop a channel, and the resource
+  id is the only owner hint we have). Otherwise it is logged once and left to expire;
+- token or resource mismatch -> 403; retired-and-stopped channel -> 200, no work;
+- ``sync`` -> channel marked live (200); ``exists``/``not_exists`` -> a ``calendar.changed``
+  signal recorded in the same transaction as ``mark_notified``; the signal's message id
+  comes from (channel id, message number), so Google's retries of one message collapse on
+  the outbox's unique ``message_id`` (already there -> nothing new -> 200).
+
+Concurrent requests are recorded together in one transaction (group commit, see
+``GoogleWebhook``); each is still answered only after its transaction committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import OrderedDict
+from typing import Final
+
+import structlog
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from calsync.clock import Clock
+from calsync.envelope import TOPIC_SIGNALS, Envelope
+from channels.model import Provider
+from handlers.signals import calendar_changed, delivery_message_id
+from handlers.webhooks.google_push import (
+    GoogleNotification,
+    KnownChannel,
+    MalformedNotification,
+    Verdict,
+    judge,
+    parse_headers,
+    signal_id,
+)
+from store import channels as channel_store
+from store.changes import enqueue_new
+from store.db import Database
+from store.tables import Channel
+
+log = structlog.get_logger("calsync.webhooks.google")
+
+PATH: Final = "/webhooks/google"
+ORPHAN_HASH: Final = ""  # orphans we never owned: no token can ever match
+MAX_ORPHANS_PER_CALENDAR: Final = 20  # forged channel ids must not grow the table without bound
+_PROVIDER: Final = Provider.GOOGLE.value
+
+
+class GoogleWebhook:
+    """Verifies and records notifications with group commit.
+
+    Each request waits for the transaction that records it (nothing is acknowledged before
+    it is durable), but concurrent requests share one transaction: a writer task drains
+    everything queued so far, so a burst costs one commit per batch, not one per request.
+    """
+
+    def __init__(self, db: Database, clock: Clock, max_batch: int = 256) -> None:
+        self._db, self._clock, self._max_batch = db, clock, max_batch
+        self._logged_unknown: OrderedDict[str, None] = OrderedDict()  # log each unknown channel once
+        self._queue: asyncio.Queue[tuple[GoogleNotification, asyncio.Future[Verdict]]] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+
+    async def handle(self, request: web.Request) -> web.Response:
+        try:
+            notification = parse_headers(request.headers)
+        except MalformedNotification as err:
+            return web.Response(status=400, text=str(err))
+        try:
+            verdict = await self._submit(notification)
+        except SQLAlchemyError as err:
+            # Not persisted: 503 asks Google to retry with backoff.
+            log.error("google_webhook_store_failed", error=type(err).__name__)
+            return web.Response(status=503)
+        if verdict is Verdict.FORGED:
+            log.warning("google_webhook_forged", channel_id=notification.channel_id[:64])
+            return web.Response(status=403)
+        return web.Response(status=200)
+
+    async def _submit(self, n: GoogleNotification) -> Verdict:
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop())
+        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((n, future))
+        return await future
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                verdicts = await self._record_batch([n for n, _ in batch])
+            except IntegrityError:
+                # Another replica recorded one of these deliveries meanwhile: one by one.
+                verdicts = [await self._record_one(n) for n, _ in batch]
+            except Exception as err:  # the requests answer 503; the writer lives on
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(err)
+                continue
+            for (_, future), verdict in zip(batch, verdicts, strict=True):
+                if not future.done():
+                    future.set_result(verdict)
+
+    async def _record_one(self, n: GoogleNotification) -> Verdict:
+        try:
+            return (await self._record_batch([n]))[0]
+        except IntegrityError:
+            return Verdict.CHANGED  # Google retried a message we had recorded already
+
+    async def _record_batch(self, batch: list[GoogleNotification]) -> list[Verdict]:
+        now = self._clock.now()
+        verdicts: list[Verdict] = []
+        async with self._db.session() as session:
+            rows: dict[str, Channel | None] = {}
+            signals: list[Envelope] = []
+            notified: set[str] = set()
+            for n in batch:
+                if n.channel_id not in rows:
+                    rows[n.channel_id] = await channel_store.find_channel(session, _PROVIDER, n.channel_id)
+                row = rows[n.channel_id]
+                if row is not None and row.token_hash == ORPHAN_HASH:
+                    verdicts.append(Verdict.UNKNOWN_CHANNEL)  # already scheduled for a stop
+                    continue
+                known = (
+                    KnownChannel(row.calendar_id, row.resource_id, row.token_hash, row.state == "stopped")
+                    if row is not None
+                    else None
+                )
+                verdict = judge(n, known)
+                verdicts.append(verdict)
+                if verdict is Verdict.UNKNOWN_CHANNEL:
+                    await self._schedule_stop(session, n)
+                    rows.pop(n.channel_id, None)  # re-read: it may be an orphan row now
+                elif row is not None and verdict in (Verdict.CHANNEL_LIVE, Verdict.CHANGED):
+                    notified.add(row.id)
+                    if verdict is Verdict.CHANGED:
+                        signals.append(
+                            calendar_changed(
+                                row.calendar_id,
+                                _PROVIDER,
+                                "push",
+                                now,
+                                message_id=delivery_message_id(signal_id(n)),
+                            )
+                        )
+            for channel_id in notified:
+                await channel_store.mark_notified(session, channel_id, now)
+            # Google's retries of a message we recorded already collapse here.
+            await enqueue_new(session, TOPIC_SIGNALS, signals, now)
+        return verdicts
+
+    async def _schedule_stop(self, session: AsyncSession, n: GoogleNotification) -> None:
+        calendar_id = await channel_store.calendar_for_resource(session, _PROVIDER, n.resource_id)
+        if (
+            calendar_id is not None
+            and await channel_store.count_retiring(session, calendar_id) < MAX_ORPHANS_PER_CALENDAR
+        ):
+            now = self._clock.now()
+            await channel_store.add_channel(
+                session, calendar_id=calendar_id, provider=_PROVIDER, external_id=n.channel_id[:200],
+                resource_id=n.resource_id[:500], secret_hash=ORPHAN_HASH, expires_at=now, now=now,
+                state="retiring",
+            )  # fmt: skip
+            log.info(
+                "google_unknown_channel_stop_scheduled", channel_id=n.channel_id[:64], calendar_id=calendar_id
+            )
+            return
+        if n.channel_id not in self._logged_unknown:
+            self._logged_unknown[n.channel_id] = None
+            if len(self._logged_unknown) > 1000:
+                self._logged_unknown.popitem(last=False)
+            log.info("google_unknown_channel_ignored", channel_id=n.channel_id[:64])
+
+
+WEBHOOK = web.AppKey("google_webhook", GoogleWebhook)
+
+
+def add_google_webhook(app: web.Application, webhook: GoogleWebhook) -> None:
+    async def close(_: web.Application) -> None:
+        await webhook.close()
+
+    app[WEBHOOK] = webhook
+    app.router.add_post(PATH, webhook.handle)
+    app.on_cleanup.append(close)
