@@ -1,4 +1,4 @@
-"""``python -m bench`` runs every ``bench/bench_*.py``; ``python -m bench NAME`` runs one (e.g. ``webhooks``)."""
+"""``python -m bench`` runs every ``bench/bench_*.py``; ``python -m bench NAME`` runs one (``webhooks``)."""
 
 from __future__ import annotations
 

@@ -168,7 +168,7 @@ class SyncConsumer:
     async def _load(self, signal: CalendarChanged) -> _Target | None:
         async with self._db.session() as session:
             calendar = await calendars.get_calendar(session, signal.calendar_id)
-            if calendar is None or calendar.state != "active":
+            if calendar is None or calendar.state != "active" or calendar.role not in ("push", "pull"):
                 log.info("sync_skipped_inactive", calendar_id=signal.calendar_id)
                 return None
             if (

@@ -162,8 +162,10 @@ class GoogleWebhook:
                         )
             for channel_id in notified:
                 await channel_store.mark_notified(session, channel_id, now)
-            # Google's retries of a message we recorded already collapse here.
-            await enqueue_new(session, TOPIC_SIGNALS, signals, now)
+            # One signal per calendar per batch is enough ("look again"); Google's retries of a
+            # message we recorded already collapse on the message id.
+            latest = {signal.key: signal for signal in signals}
+            await enqueue_new(session, TOPIC_SIGNALS, list(latest.values()), now)
         return verdicts
 
     async def _schedule_stop(self, session: AsyncSession, n: GoogleNotification) -> None:

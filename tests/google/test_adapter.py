@@ -37,7 +37,9 @@ def draft(appointment: str = "appt-1", hour: int = 10, **extra: object) -> Event
     )
 
 
-async def collect(adapter: GoogleAdapter, account: AccountCredentials, calendar: CalendarRef, cursor: str | None) -> list[SyncBatch]:
+async def collect(
+    adapter: GoogleAdapter, account: AccountCredentials, calendar: CalendarRef, cursor: str | None
+) -> list[SyncBatch]:
     return [batch async for batch in adapter.sync(account, calendar, cursor, window())]
 
 
@@ -117,7 +119,10 @@ async def test_instance_update_and_cancel(
     moved = draft(hour=16)
     result = await adapter.update_instance(account, calendar, written.event_id, second, moved)
     assert result is not None and result.event_id != written.event_id
-    assert await adapter.update_instance(account, calendar, written.event_id, second + timedelta(days=1), None) is None
+    assert (
+        await adapter.update_instance(account, calendar, written.event_id, second + timedelta(days=1), None)
+        is None
+    )
     instance = await adapter.get_event(account, calendar, result.event_id)
     assert instance is not None and instance.series_id == written.event_id
     assert instance.original_start == second
@@ -132,9 +137,15 @@ async def test_delete_is_idempotent(
     await adapter.delete_event(account, calendar, "nosuchevent0", None)
 
 
-@pytest.mark.parametrize("kind", ["rateLimitExceeded", "rateLimitExceeded429", "userRateLimitExceeded", "backendError"])
+@pytest.mark.parametrize(
+    "kind", ["rateLimitExceeded", "rateLimitExceeded429", "userRateLimitExceeded", "backendError"]
+)
 async def test_quota_and_server_errors_are_retried(
-    emulator: GoogleEmulator, adapter: GoogleAdapter, account: AccountCredentials, calendar: CalendarRef, kind: str
+    emulator: GoogleEmulator,
+    adapter: GoogleAdapter,
+    account: AccountCredentials,
+    calendar: CalendarRef,
+    kind: str,
 ) -> None:
     emulator.inject_errors(kind, count=2)
     written = await adapter.create_event(account, calendar, draft(), f"retry-{kind}")
@@ -150,7 +161,11 @@ async def test_invalid_grant_is_authorization_revoked(
 
 
 async def test_watch_then_stop(
-    emulator: GoogleEmulator, adapter: GoogleAdapter, account: AccountCredentials, calendar: CalendarRef, base_url: str
+    emulator: GoogleEmulator,
+    adapter: GoogleAdapter,
+    account: AccountCredentials,
+    calendar: CalendarRef,
+    base_url: str,
 ) -> None:
     grant = await adapter.watch(account, calendar, f"{base_url}/nowhere", timedelta(hours=2))
     assert grant.resource_id and len(grant.secret) >= 43  # 32 random bytes, url-safe

@@ -19,7 +19,9 @@ from tests.sync.harness import FAST, Harness, running_harness
 pytestmark = pytest.mark.slow
 
 
-def headers(channel_id: str, resource_id: str, token: str | None, number: int, state: str = "exists") -> dict[str, str]:
+def headers(
+    channel_id: str, resource_id: str, token: str | None, number: int, state: str = "exists"
+) -> dict[str, str]:
     out = {
         "X-Goog-Channel-ID": channel_id,
         "X-Goog-Message-Number": str(number),
@@ -63,7 +65,9 @@ async def test_hostile_requests_never_get_a_5xx(harness: Harness) -> None:
             "wrong_resource": await post(headers(channel_id, "res-other", token, 7)),
             "unknown": await post(headers("nosuchchannel", "res-nobody", "x", 8)),
             "missing": await post({"X-Goog-Channel-ID": channel_id}),
-            "garbage_number": await post({**headers(channel_id, resource_id, token, 1), "X-Goog-Message-Number": "x"}),
+            "garbage_number": await post(
+                {**headers(channel_id, resource_id, token, 1), "X-Goog-Message-Number": "x"}
+            ),
             "valid": await post(headers(channel_id, resource_id, token, 9)),
             "huge_body": await post(headers(channel_id, resource_id, token, 10), b"x" * (10 * 1024 * 1024)),
         }
@@ -79,7 +83,9 @@ async def test_duplicate_deliveries_record_one_signal(harness: Harness) -> None:
     before = await signal_rows(h)
     async with aiohttp.ClientSession() as http:
         for _ in range(3):
-            async with http.post(f"{h.url}/webhooks/google", headers=headers(channel_id, resource_id, token, 42)) as r:
+            async with http.post(
+                f"{h.url}/webhooks/google", headers=headers(channel_id, resource_id, token, 42)
+            ) as r:
                 assert r.status == 200
     assert await signal_rows(h) == before + 1
 
@@ -87,7 +93,11 @@ async def test_duplicate_deliveries_record_one_signal(harness: Harness) -> None:
 async def test_unknown_channel_on_a_known_resource_is_stopped_at_google(harness: Harness) -> None:
     h = harness
     async with h.db.session() as session:
-        live = [c for c in await channel_store.channels_for_calendar(session, h.calendar_id) if c.state == "active"]
+        live = [
+            c
+            for c in await channel_store.channels_for_calendar(session, h.calendar_id)
+            if c.state == "active"
+        ]
     assert live and live[0].resource_id
     async with aiohttp.ClientSession() as http:
         hdrs = headers("stray-channel-1", live[0].resource_id, "whatever", 3)
@@ -117,7 +127,9 @@ async def test_a_thousand_signals_in_a_second_cause_at_most_three_syncs(sqlite_u
             async def post(n: int) -> int:
                 # Spread over one second, like a burst of edits.
                 await asyncio.sleep(n / 1000)
-                async with http.post(f"{h.url}/webhooks/google", headers=headers(channel_id, resource_id, token, 1000 + n)) as r:
+                async with http.post(
+                    f"{h.url}/webhooks/google", headers=headers(channel_id, resource_id, token, 1000 + n)
+                ) as r:
                     return r.status
 
             statuses = await asyncio.gather(*(post(n) for n in range(1000)))

@@ -108,7 +108,9 @@ class Harness:
                 out.append(from_wire(dict(envelope.data)))
         return out
 
-    async def wait_for(self, predicate: Callable[[ExternalEvent], bool], timeout: float = 5.0) -> ExternalEvent:
+    async def wait_for(
+        self, predicate: Callable[[ExternalEvent], bool], timeout: float = 5.0
+    ) -> ExternalEvent:
         deadline = time.monotonic() + timeout
         checked = 0
         while True:
@@ -121,10 +123,8 @@ class Harness:
             if remaining <= 0:
                 raise TimeoutError(f"no matching change within {timeout}s ({len(self.changes)} seen)")
             self._pulse.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._pulse.wait(), min(remaining, 0.05))
-            except TimeoutError:
-                pass
 
     async def wait_until(self, condition: Callable[[], Any], timeout: float = 10.0) -> None:
         deadline = time.monotonic() + timeout
@@ -148,9 +148,14 @@ class Harness:
     def use_google_limits(self, rate: float, burst: float, concurrency: int = 4) -> None:
         self.app[ADAPTERS].register(
             GoogleAdapter(
-                f"{self.emulator_url}/calendar/v3", f"{self.emulator_url}/token", self.app[CLOCK],
-                rate_per_second=rate, burst=burst, concurrency=concurrency, backoff=Backoff(0.05, 1.0),
-            )  # fmt: skip
+                f"{self.emulator_url}/calendar/v3",
+                f"{self.emulator_url}/token",
+                self.app[CLOCK],
+                rate_per_second=rate,
+                burst=burst,
+                concurrency=concurrency,
+                backoff=Backoff(0.05, 1.0),
+            )
         )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -40,7 +39,9 @@ def published_state(h: Harness) -> dict[str, tuple[str, str | None]]:
 
 
 async def provider_state(h: Harness) -> dict[str, tuple[str, str | None]]:
-    listing = await run(h.google_service().events().list(calendarId=h.user, showDeleted=True, maxResults=2500))
+    listing = await run(
+        h.google_service().events().list(calendarId=h.user, showDeleted=True, maxResults=2500)
+    )
     return {item["id"]: (item.get("status", "confirmed"), item.get("etag")) for item in listing["items"]}
 
 
