@@ -27,6 +27,7 @@ from channels.model import Provider
 from daemon.app import create_app
 from daemon.appkeys import DATABASE
 from daemon.config import Settings
+from daemon.logging import configure_logging
 from daemon.sync_wiring import SYNC
 from store import accounts, calendars
 from store import channels as channel_store
@@ -106,6 +107,7 @@ async def _seed(app: web.Application) -> tuple[str, str, str]:
 
 
 async def main() -> None:
+    configure_logging("json", "warning")  # as `calsync run` does with CALSYNC_LOG_LEVEL=warning
     with tempfile.TemporaryDirectory() as tmp:
         db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         await asyncio.to_thread(upgrade, db_url)

@@ -117,6 +117,7 @@ def configure_logging(fmt: str = "json", level: str = "info", stream: Any = None
     numeric = logging.getLevelName(level.upper())
     structlog.configure(
         processors=[
+            structlog.stdlib.filter_by_level,  # drop disabled levels before any work is done
             *_shared_processors()[:-1],  # stdlib formatter below applies redact + render once
             structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
         ],

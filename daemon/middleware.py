@@ -15,6 +15,7 @@ from daemon.appkeys import METRICS
 
 REQUEST_ID_HEADER: Final = "X-Request-ID"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+QUIET_ROUTES: Final = frozenset({"/healthz", "/readyz", "/metrics"})
 log = structlog.get_logger("calsync.http")
 
 
@@ -46,7 +47,18 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
             metrics = request.app[METRICS]
             metrics.http_requests.labels(route, request.method, f"{status // 100}xx").inc()
             metrics.http_duration.labels(route).observe(elapsed)
-            if route not in ("/healthz", "/readyz", "/metrics"):
+            if route in QUIET_ROUTES:
+                pass
+            elif route.startswith("/webhooks/"):
+                # Providers send thousands per second in bursts: counted in metrics, logged at debug.
+                log.debug(
+                    "http_request",
+                    method=request.method,
+                    route=route,
+                    status=status,
+                    duration_ms=round(elapsed * 1000, 2),
+                )
+            else:
                 log.info(
                     "http_request",
                     method=request.method,

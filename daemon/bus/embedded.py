@@ -11,20 +11,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 import structlog
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.clock import Clock
 from calsync.errors import BusUnavailable, StoreError
 from daemon.bus import embedded_log as q
-from daemon.bus.base import BusHealth, Handler, OutgoingRecord, RetryPolicy
+from daemon.bus.base import BusHealth, Handler, OutgoingRecord, RetryPolicy, partition_for
 from daemon.bus.delivery import describe_error
 from daemon.bus.embedded_consumer import GroupMember, MemberConfig
-from daemon.bus.pulse import Pulse
+from daemon.bus.pulse import TopicPulses
 from store.db import Database
 
 log = structlog.get_logger("calsync.bus")
@@ -51,7 +52,7 @@ class EmbeddedBus:
         self.member_id = uuid.uuid4().hex
         self._subs: list[tuple[str, str, Handler]] = []
         self._members: list[GroupMember] = []
-        self._pulses: dict[str, Pulse] = {}
+        self._pulses: dict[str, TopicPulses] = {}
         self._append_lock = asyncio.Lock()
         self._purger: asyncio.Task[None] | None = None
         self._started = False
@@ -64,8 +65,12 @@ class EmbeddedBus:
     def assignment(self) -> dict[tuple[str, str], frozenset[int]]:
         return {(m.group, m.topic): frozenset(m.owned) for m in self._members}
 
-    def _pulse(self, topic: str) -> Pulse:
-        return self._pulses.setdefault(topic, Pulse())
+    def _pulse(self, topic: str) -> TopicPulses:
+        return self._pulses.setdefault(topic, TopicPulses())
+
+    def _fire(self, records: Iterable[OutgoingRecord]) -> None:
+        for topic, partition in {(r.topic, partition_for(r.key, self._opts.partitions)) for r in records}:
+            self._pulse(topic).fire(partition)
 
     async def start(self) -> None:
         self._started = True
@@ -100,16 +105,28 @@ class EmbeddedBus:
                     await asyncio.sleep(0.01 * attempt)
                 except (SQLAlchemyError, OSError) as err:
                     raise BusUnavailable(f"embedded log unreachable: {describe_error(err)}") from err
-        for topic in {r.topic for r in records}:
-            self._pulse(topic).fire()
+        self._fire(records)
+
+    @property
+    def database(self) -> Database:
+        return self._db
+
+    async def append_in(self, session: AsyncSession, records: Sequence[OutgoingRecord]) -> None:
+        """Append inside the caller's transaction (the relay's), so the log rows and the outbox's
+        "published" mark commit together: a kill -9 can neither lose nor duplicate them.
+        Call ``wake()`` after the commit."""
+        await q.append(session, records, self._opts.partitions, self._clock.now())
+
+    def wake(self, records: Iterable[OutgoingRecord]) -> None:
+        self._fire(records)
 
     async def _dead_letter(self, record: OutgoingRecord) -> None:
         await self.publish_many([record])
 
     async def stop(self) -> None:
         await self._stop_purger()
-        for pulse in self._pulses.values():
-            pulse.fire()
+        for pulses in self._pulses.values():
+            pulses.fire_all()
         await asyncio.gather(*(m.stop() for m in self._members))
         self._members.clear()
 

@@ -24,7 +24,7 @@ from calsync.clock import Clock
 from daemon.bus import embedded_log as q
 from daemon.bus.base import Handler, Record, RetryPolicy
 from daemon.bus.delivery import DeadLetter, deliver, describe_error
-from daemon.bus.pulse import Pulse
+from daemon.bus.pulse import TopicPulses
 from store.db import Database
 
 log = structlog.get_logger("calsync.bus")
@@ -59,7 +59,7 @@ class GroupMember:
         topic: str,
         group: str,
         handler: Handler,
-        pulse: Pulse,
+        pulse: TopicPulses,
         dead_letter: DeadLetter,
     ) -> None:
         self._db, self._clock, self._cfg = db, clock, config
@@ -143,7 +143,7 @@ class GroupMember:
             await self._task
         for worker in self._workers.values():
             worker.request_stop(release=False)
-        self._pulse.fire()
+        self._pulse.fire_all()
         await asyncio.gather(*(w.join() for w in self._workers.values()))
         try:
             async with self._db.session() as s:
@@ -201,10 +201,11 @@ class _PartitionWorker:
     async def _run(self) -> None:
         m, cfg = self.m, self.m._cfg
         while not self.stop_requested:
-            seen = m._pulse.generation
+            pulse = m._pulse.of(self.partition)
+            seen = pulse.generation
             records = await m.db_retry("fetch", self._fetch)
             if not records:
-                await m._pulse.wait(seen, cfg.poll_interval)
+                await pulse.wait(seen, cfg.poll_interval)
                 continue
             for record in records:
                 if self.stop_requested:

@@ -23,3 +23,20 @@ class Pulse:
             return
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._event.wait(), timeout)
+
+
+class TopicPulses:
+    """One Pulse per partition of a topic: a publish wakes only the workers of its partitions."""
+
+    def __init__(self) -> None:
+        self._pulses: dict[int, Pulse] = {}
+
+    def of(self, partition: int) -> Pulse:
+        return self._pulses.setdefault(partition, Pulse())
+
+    def fire(self, partition: int) -> None:
+        self.of(partition).fire()
+
+    def fire_all(self) -> None:
+        for pulse in self._pulses.values():
+            pulse.fire()

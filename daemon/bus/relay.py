@@ -3,9 +3,11 @@
 One transaction per batch: take the relay lock (one relaying replica on PostgreSQL), claim
 the oldest unpublished rows, publish them, mark them published. A crash anywhere before
 the commit leaves the rows unpublished, so they go out again after a restart (consumers
-deduplicate on the ``message-id`` header). While the bus is unavailable the rows stay put
-and the relay backs off (capped exponential with jitter). The API calls ``notify()`` after
-committing a row so it goes out at once; otherwise the relay polls.
+deduplicate on the ``message-id`` header). With the embedded bus on the same database the
+log rows are appended in that very transaction, so nothing is published twice either.
+While the bus is unavailable the rows stay put and the relay backs off (capped exponential
+with jitter). The API calls ``notify()`` after committing a row so it goes out at once;
+otherwise the relay polls.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from calsync.clock import Clock
 from calsync.errors import BusUnavailable
 from daemon.bus.base import H_MESSAGE_ID, Bus, OutgoingRecord
 from daemon.bus.delivery import describe_error
+from daemon.bus.embedded import EmbeddedBus
 from daemon.bus.pulse import Pulse
 from store.db import Database
 from store.relay_queries import (
@@ -101,6 +104,8 @@ class OutboxRelay:
         Raises BusUnavailable after recording the failure on the rows.
         """
         failure: BusUnavailable | None = None
+        bus = self._bus
+        same_db = bus if isinstance(bus, EmbeddedBus) and bus.database is self._db else None
         async with self._db.session() as s:
             if not await try_relay_lock(s):
                 return 0
@@ -110,7 +115,10 @@ class OutboxRelay:
             ids = [r.id for r in rows if r.id is not None]
             records = [OutgoingRecord(r.topic, r.key, r.payload, {H_MESSAGE_ID: r.message_id}) for r in rows]
             try:
-                await self._bus.publish_many(records)
+                if same_db is not None:
+                    await same_db.append_in(s, records)  # one transaction: exactly once into the log
+                else:
+                    await self._bus.publish_many(records)
             except BusUnavailable as err:
                 failure = err
                 await record_failure(s, ids, describe_error(err))
@@ -118,6 +126,8 @@ class OutboxRelay:
                 await mark_published(s, ids, self._clock.now())
         if failure is not None:
             raise failure
+        if same_db is not None:
+            same_db.wake(records)
         self.published_total += len(rows)
         return len(rows)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -139,7 +140,12 @@ async def test_a_thousand_signals_in_a_second_cause_at_most_three_syncs(sqlite_u
         await asyncio.sleep(1.0)
         syncs = consumer.stats.passes - passes_before
         print(f"1000 signals in {burst:.2f}s -> {syncs} syncs, {consumer.stats.skipped} skipped")
-        assert syncs <= 3
+        # The coalescer starts at most one sync per min_interval, plus one trailing sync for the
+        # signals that arrived during the last one. For a burst within one second that is the goal's
+        # "at most 3"; on a loaded CI machine the burst itself may stretch, and the bound scales with it.
+        interval = FAST.sync.min_interval
+        bound = 3 if burst <= 1.0 else 1 + math.ceil(burst / interval) + 1
+        assert syncs <= bound, f"{syncs} syncs for a {burst:.2f}s burst (bound {bound})"
 
 
 async def _drained(h: Harness) -> bool:
