@@ -43,7 +43,7 @@ class Settings:
     smtp_url: str | None = None
     log_format: LogFormat = "json"
     log_level: str = "info"
-    shutdown_timeout: float = 8.0
+    shutdown_timeout: float = 6.0
     bus_max_attempts: int = 5
     auto_migrate: bool = True
 
@@ -211,7 +211,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         log_format=log_format,  # type: ignore[arg-type]  # checked above
         log_level=log_level,
         shutdown_timeout=_float(
-            "CALSYNC_SHUTDOWN_TIMEOUT", get("CALSYNC_SHUTDOWN_TIMEOUT") or "8", 0.5, 600.0
+            "CALSYNC_SHUTDOWN_TIMEOUT", get("CALSYNC_SHUTDOWN_TIMEOUT") or "6", 0.5, 600.0
         ),
         bus_max_attempts=_int("CALSYNC_BUS_MAX_ATTEMPTS", get("CALSYNC_BUS_MAX_ATTEMPTS") or "5", 1, 100),
         auto_migrate=(
