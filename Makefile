@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test lint unit bench clean
+.PHONY: run daemon test lint unit bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,12 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+# The main job: the daemon with built-in Google and Microsoft emulators and demo data.
 run: $(VENV)/.installed-run
+	CALSYNC_LOG_FORMAT=$${CALSYNC_LOG_FORMAT:-console} $(BIN)/calsync sandbox
+
+# The daemon alone, configured from CALSYNC_* (real providers).
+daemon: $(VENV)/.installed-run
 	$(BIN)/calsync run
 
 lint: $(VENV)/.installed-test

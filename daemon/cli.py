@@ -106,8 +106,19 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox(_args: argparse.Namespace) -> int:
-    print("calsync sandbox: arrives with the provider channels (issues 3-5).", file=sys.stderr)
-    return 1
+    settings = _settings()
+    from daemon.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    from daemon.sandbox import run_sandbox
+
+    try:
+        run_sandbox(settings)
+    except OSError as err:
+        _fail(
+            f"CALSYNC_LISTEN: cannot listen on {settings.listen_host}:{settings.listen_port}: {err.strerror}"
+        )
+    return 0
 
 
 def cmd_channels(_args: argparse.Namespace) -> int:
