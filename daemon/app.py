@@ -9,6 +9,7 @@ then the database closes.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import structlog
@@ -65,8 +66,19 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     await relay.start()
     log.info("bus_started", kind="kafka" if settings.uses_kafka else "embedded")
     yield
-    await relay.stop()
-    await bus.stop()
+    # Bounded: a handler that hangs must not keep the process from exiting. What it had not
+    # committed is redelivered after the restart (at-least-once), so terminate() loses nothing.
+    async def drain() -> None:
+        await relay.stop()
+        await bus.stop()
+
+    try:
+        # aiohttp already gave in-flight requests shutdown_timeout; half of it again for the bus
+        # keeps the whole exit under 10 s with the 6 s default.
+        await asyncio.wait_for(drain(), settings.shutdown_timeout / 2)
+    except TimeoutError:
+        log.warning("bus_stop_timed_out", timeout=settings.shutdown_timeout)
+        await bus.terminate()
     log.info("bus_stopped")
 
 
@@ -99,4 +111,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     from daemon import graph_wiring  # the Graph adapter, POST /webhooks/graph(/lifecycle), lifecycle worker
 
     graph_wiring.install(app)
+    from daemon import push_wiring  # the push worker on calsync.appointments and its retry pass
+
+    push_wiring.install(app)
     return app

@@ -169,6 +169,27 @@ class EventLink(SQLModel, table=True):
     )
 
 
+class AppointmentOccurrence(SQLModel, table=True):
+    """One occurrence of a recurring appointment moved or cancelled on its own (an override)."""
+
+    __tablename__ = "appointment_occurrence"
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: str = Field(foreign_key="appointment.id", max_length=200, index=True)
+    # Identifies the occurrence within the series even after it moved (UTC).
+    original_start: datetime = _ts()
+    start_utc: datetime = _ts()
+    end_utc: datetime = _ts()
+    status: str = Field(default="confirmed", max_length=16)  # confirmed | cancelled
+    cancel_reason: str | None = Field(default=None, max_length=64)
+    # The appointment version this override was last changed at (the push worker compares it).
+    version: int = Field(default=1)
+    updated_at: datetime = _ts()
+
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "original_start", name="uq_appointment_occurrence"),
+    )
+
+
 class BusyBlock(SQLModel, table=True):
     """Time a foreign event blocks on a pull calendar. Only times: never titles."""
 

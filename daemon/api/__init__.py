@@ -14,6 +14,7 @@ from aiohttp import web
 
 from calsync import __version__
 from daemon.api import appointments, connect_routes, organizations, profiles
+from daemon.api import occurrences
 from daemon.api.auth import auth_middleware
 from daemon.api.body import json_response
 from daemon.api.openapi import build_document
@@ -45,6 +46,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *organizations.ROUTES,
     *profiles.ROUTES,
     *appointments.ROUTES,
+    *occurrences.ROUTES,
     *connect_routes.ROUTES,
     OPENAPI_ROUTE,
 )
