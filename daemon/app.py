@@ -66,6 +66,7 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
     await relay.start()
     log.info("bus_started", kind="kafka" if settings.uses_kafka else "embedded")
     yield
+
     # Bounded: a handler that hangs must not keep the process from exiting. What it had not
     # committed is redelivered after the restart (at-least-once), so terminate() loses nothing.
     async def drain() -> None:

@@ -48,7 +48,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     target = async_url(url)
     if target.startswith("sqlite"):
-        engine = create_async_engine(target, echo=echo, connect_args={"timeout": 15}, pool_size=1, max_overflow=0)
+        # One connection per process: SQLite has a single writer anyway, and queueing here is far
+        # cheaper than SQLite's busy handler, which sleeps 1-100 ms per retry under contention.
+        engine = create_async_engine(
+            target, echo=echo, connect_args={"timeout": 15}, pool_size=1, max_overflow=0
+        )
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(target, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True)

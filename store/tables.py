@@ -185,9 +185,7 @@ class AppointmentOccurrence(SQLModel, table=True):
     version: int = Field(default=1)
     updated_at: datetime = _ts()
 
-    __table_args__ = (
-        UniqueConstraint("appointment_id", "original_start", name="uq_appointment_occurrence"),
-    )
+    __table_args__ = (UniqueConstraint("appointment_id", "original_start", name="uq_appointment_occurrence"),)
 
 
 class BusyBlock(SQLModel, table=True):

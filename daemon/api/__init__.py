@@ -13,8 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from calsync import __version__
-from daemon.api import appointments, connect_routes, organizations, profiles
-from daemon.api import occurrences
+from daemon.api import appointments, connect_routes, occurrences, organizations, profiles
 from daemon.api.auth import auth_middleware
 from daemon.api.body import json_response
 from daemon.api.openapi import build_document

@@ -21,7 +21,8 @@ from store.migrate import MIGRATIONS_DIR, current_revision, ensure_current, head
 
 ALL_TABLES = {
     "organization", "api_key", "profile", "appointment", "provider_account", "calendar", "channel",
-    "event_link", "busy_block", "outbox", "sent_notification", "bus_record", "bus_offset", "appointment_occurrence",
+    "event_link", "busy_block", "outbox", "sent_notification", "bus_record", "bus_offset",
+    "appointment_occurrence",
     "processed_message",
 }  # fmt: skip
 
