@@ -115,4 +115,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> web.Applica
     from daemon import push_wiring  # the push worker on calsync.appointments and its retry pass
 
     push_wiring.install(app)
+    from daemon import reconcile_wiring  # reconcile + notify consumers and the notification retry sweep
+
+    reconcile_wiring.install(app)
     return app

@@ -190,7 +190,10 @@ async def running_harness(
             response = await handler(request)
             if form.get("refresh_token") in calsync_refresh and isinstance(response, web.Response):
                 with contextlib.suppress(ValueError, TypeError):
-                    calsync_access.add(json.loads(response.body)["access_token"])  # type: ignore[arg-type]
+                    # An error answer (invalid_grant for a revoked token) carries no access token.
+                    token = json.loads(response.body).get("access_token")  # type: ignore[arg-type]
+                    if token:
+                        calsync_access.add(token)
             return response
         if request.headers.get("Authorization", "").removeprefix("Bearer ") in calsync_access:
             calsync_times.append(time.monotonic())
