@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from email.message import EmailMessage
 from email.utils import formataddr
-from importlib import resources
+from pathlib import Path
 from string import Template
 from typing import Final
 from urllib.parse import unquote, urlsplit
@@ -80,8 +80,13 @@ def render_when(
     return f"{text} ({zone.key})"
 
 
+TEMPLATE_DIR = Path(__file__).parent / "templates"  # shipped as package data beside this module
+
+
 def _template(name: str) -> Template:
-    return Template(resources.files("handlers").joinpath("templates", name).read_text(encoding="utf-8"))
+    # A plain path next to the module: importlib.resources returns a MultiplexedPath for this
+    # package under an editable install, and its multi-part joinpath fails on Python 3.11.
+    return Template((TEMPLATE_DIR / name).read_text(encoding="utf-8"))
 
 
 @dataclass(frozen=True, slots=True)

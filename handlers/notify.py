@@ -31,6 +31,7 @@ from handlers.notify_policy import (
     Outcome,
     PermanentDeliveryError,
     RetryPolicy,
+    TransientDeliveryError,
     after_failure,
     announces_notifications,
 )
@@ -170,6 +171,14 @@ class Notifier:
                 raise PermanentDeliveryError(f"unknown notification kind {ctx.row.kind!r}")
         except DeliveryError as err:
             await self._settle(ctx.row, after_failure(err, ctx.row.attempts, self.policy), str(err))
+            return
+        except Exception as err:
+            # A bug of ours (template, rendering): release the claim so the row is retried on the
+            # normal backoff — and fails visibly after max_attempts — instead of sitting in
+            # "sending" until the stale sweep.
+            log.exception("notification_failed_unexpectedly", kind=ctx.row.kind)
+            failure = TransientDeliveryError(f"unexpected {type(err).__name__}: {err}")
+            await self._settle(ctx.row, after_failure(failure, ctx.row.attempts, self.policy), str(failure))
             return
         await self._settle(ctx.row, Outcome.SENT, None)
 

@@ -105,4 +105,39 @@ def test_sandbox_google_emulator_serves_the_real_client(sandbox: dict[str, Any])
         client_options={"api_endpoint": sandbox["emulators"]["google"]},
     )  # fmt: skip
     calendars = service.calendarList().list().execute()
-    assert [c["id"] for c in calendars["items"]] == [sandbox["calendars"]["google_push"]]
+    calendar = sandbox["calendars"]["google_push"]
+    assert [c["id"] for c in calendars["items"]] == [calendar]
+
+    # The demo appointments were pushed into the coach's Google calendar, once each (the recurring
+    # one as a single series).
+    def ours() -> dict[str, dict[str, Any]]:
+        items = service.events().list(calendarId=calendar).execute()["items"]
+        return {
+            e["extendedProperties"]["private"]["calsync_appointment"]: e
+            for e in items
+            if e.get("status") != "cancelled"
+            and "calsync_appointment" in e.get("extendedProperties", {}).get("private", {})
+        }
+
+    deadline = time.monotonic() + 15
+    while set(ours()) != set(sandbox["appointments"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pushed = ours()
+    assert set(pushed) == set(sandbox["appointments"])
+    assert len(service.events().list(calendarId=calendar).execute()["items"]) == len(pushed)
+    assert any("RRULE:FREQ=WEEKLY;COUNT=6" in line for line in pushed["demo-3"].get("recurrence", []))
+
+    # The coach deletes one in Google: the client is told by e-mail, exactly once.
+    service.events().delete(calendarId=calendar, eventId=pushed["demo-1"]["id"]).execute()
+    deadline = time.monotonic() + 15
+    mails: list[dict[str, Any]] = []
+    while not mails and time.monotonic() < deadline:
+        mails = _get(f"{sandbox['daemon']}/sandbox/outbox")["messages"]
+        time.sleep(0.2)
+    assert len(mails) == 1 and mails[0]["to"] == "Sam Client <client@sandbox.example>"
+    assert mails[0]["subject"].startswith("Cancelled: Intro session")
+    headers = {"Authorization": f"Bearer {sandbox['api_key']}"}
+    cancelled = _get(f"{sandbox['daemon']}/v1/appointments/demo-1", headers)
+    assert cancelled["status"] == "cancelled" and cancelled["cancel_reason"] == "deleted_in_external_calendar"
+    time.sleep(1.0)
+    assert len(_get(f"{sandbox['daemon']}/sandbox/outbox")["messages"]) == 1
