@@ -1,7 +1,8 @@
 """Webhook ingest: ``POST /webhooks/google`` (valid notifications, real SQLite DB) vs a bare handler.
 
-Both servers run in this process on loopback; the same aiohttp client load (N requests,
-C concurrent) hits each. The calsync side is the real ``create_app`` (outbox + embedded
+Both servers run in this process on loopback; the same load (N requests, C concurrent) hits
+each from a separate load-generator process (``bench/loadgen.py``), as a provider's servers would,
+so the client does not eat the server's CPU. The calsync side is the real ``create_app`` (outbox + embedded
 bus + relay) with a seeded channel; every notification carries a new message number, so
 each one is verified, recorded durably (group commit) and answered 200.
 """
@@ -9,18 +10,18 @@ each one is verified, recorded durably (group commit) and answered 200.
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import tempfile
-import time
 import uuid
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 from cryptography.fernet import Fernet
 
+from bench.loadgen import load
 from calsync.clock import SystemClock
 from calsync.secrets import hash_secret, new_channel_secret
 from channels.model import Provider
@@ -48,28 +49,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def _load(url: str, headers_for: object, n: int) -> tuple[float, list[float], int]:
-    latencies: list[float] = []
-    errors = 0
-    counter = iter(range(n))
-    make = headers_for  # callable: int -> headers
+def _database_url(tmp: Path) -> str:
+    """SQLite by default; ``BENCH_POSTGRES=1`` uses a fresh schema in the local PostgreSQL."""
+    if os.environ.get("BENCH_POSTGRES") != "1":
+        return f"sqlite:///{tmp / 'bench.db'}"
+    import uuid as _uuid
 
-    async def worker(http: aiohttp.ClientSession) -> None:
-        nonlocal errors
-        for i in counter:
-            begin = time.perf_counter()
-            async with http.post(url, headers=make(i)) as response:  # type: ignore[operator]
-                await response.read()
-                if response.status != 200:
-                    errors += 1
-            latencies.append(time.perf_counter() - begin)
+    from sqlalchemy import create_engine, text
 
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        started = time.perf_counter()
-        await asyncio.gather(*(worker(http) for _ in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - started
-    return elapsed, latencies, errors
+    schema = f"bench_{_uuid.uuid4().hex[:8]}"
+    engine = create_engine("postgresql+psycopg://127.0.0.1:5432/test", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    return f"postgresql+psycopg://127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
 
 
 def _row(
@@ -109,7 +102,7 @@ async def _seed(app: web.Application) -> tuple[str, str, str]:
 async def main() -> None:
     configure_logging("json", "warning")  # as `calsync run` does with CALSYNC_LOG_LEVEL=warning
     with tempfile.TemporaryDirectory() as tmp:
-        db_url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        db_url = _database_url(Path(tmp))
         await asyncio.to_thread(upgrade, db_url)
         port, bare_port = _free_port(), _free_port()
         settings = Settings(
@@ -132,30 +125,31 @@ async def main() -> None:
         await web.TCPSite(bare_runner, "127.0.0.1", bare_port).start()
         try:
             channel_id, resource_id, token = await _seed(app)
-            offset = [0]
-
-            def headers(i: int) -> dict[str, str]:
-                return {
-                    "X-Goog-Channel-ID": channel_id,
-                    "X-Goog-Message-Number": str(offset[0] + i + 1),
-                    "X-Goog-Resource-ID": resource_id,
-                    "X-Goog-Resource-State": "exists",
-                    "X-Goog-Resource-URI": "https://www.googleapis.com/calendar/v3/calendars/b/events",
-                    "X-Goog-Channel-Token": token,
-                }
-
+            headers = {
+                "X-Goog-Channel-ID": channel_id,
+                "X-Goog-Message-Number": "{n}",
+                "X-Goog-Resource-ID": resource_id,
+                "X-Goog-Resource-State": "exists",
+                "X-Goog-Resource-URI": "https://www.googleapis.com/calendar/v3/calendars/b/events",
+                "X-Goog-Channel-Token": token,
+            }
             rows = []
+            number = 1
             for name, target in (("bare aiohttp handler", bare_port), ("POST /webhooks/google", port)):
                 url = f"http://127.0.0.1:{target}/webhooks/google"
-                await _load(url, headers, WARMUP)
-                offset[0] += WARMUP
-                elapsed, latencies, errors = await _load(url, headers, REQUESTS)
-                offset[0] += REQUESTS
-                rows.append(_row(name, REQUESTS, elapsed, latencies, errors))
+                await load(url, WARMUP, CONCURRENCY, headers, number)
+                number += WARMUP
+                result = await load(url, REQUESTS, CONCURRENCY, headers, number)
+                number += REQUESTS
+                latencies = [float(x) for x in result["latencies"]]  # type: ignore[attr-defined]
+                rows.append(_row(name, REQUESTS, float(result["elapsed"]), latencies, int(result["errors"])))  # type: ignore[arg-type]
         finally:
             await runner.cleanup()
             await bare_runner.cleanup()
-    print(f"{REQUESTS} requests, {CONCURRENCY} concurrent, loopback, SQLite (WAL)")
+    print(
+        f"{REQUESTS} requests, {CONCURRENCY} concurrent from a separate load-generator process, "
+        f"loopback, {'PostgreSQL' if os.environ.get('BENCH_POSTGRES') == '1' else 'SQLite (WAL)'}"
+    )
     print(f"{'target':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-200':>9}")
     for name, rps, p50, p99, errors in rows:
         print(f"{name:<24}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}{errors:>9}")
