@@ -45,10 +45,10 @@ async def load(
     url: str, total: int, concurrency: int, headers: dict[str, str], first: int
 ) -> dict[str, object]:
     """Run the generator in a child process and return its result (used by the benches)."""
+    args = [url, str(total), str(concurrency), json.dumps(headers), str(first)]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.loadgen", url, str(total), str(concurrency), json.dumps(headers), str(first),
-        stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        sys.executable, "-m", "bench.loadgen", *args, stdout=asyncio.subprocess.PIPE
+    )
     out, _ = await proc.communicate()
     if proc.returncode != 0:
         raise RuntimeError(f"load generator failed with {proc.returncode}")
