@@ -22,7 +22,7 @@ from kiota_abstractions.request_information import RequestInformation
 from msgraph.graph_service_client import GraphServiceClient
 
 from calsync.clock import Clock
-from calsync.errors import PermanentProviderError, ResourceGone
+from calsync.errors import PermanentProviderError, ResourceGone, SyncTokenExpired
 from calsync.secrets import new_channel_secret
 from channels.base import (
     AccountCredentials,
@@ -34,6 +34,7 @@ from channels.base import (
     SyncWindow,
     WrittenEvent,
 )
+from channels.graph import cursor as graph_cursor
 from channels.graph import requests as rq
 from channels.graph.client import GraphClient, RotationSink
 from channels.graph.errors import SubscriptionValidationFailed
@@ -192,8 +193,14 @@ class GraphAdapter:
         self, account: AccountCredentials, calendar: CalendarRef, cursor: str | None, window: SyncWindow
     ) -> AsyncIterator[SyncBatch]:
         full = cursor is None
+        link: str | None = None
+        opened_until = window.end  # the window a new delta query opens; kept across incremental passes
+        if cursor is not None:
+            link, stamp = graph_cursor.decode(cursor)
+            if graph_cursor.drifted(stamp, window.end):
+                raise SyncTokenExpired("the delta window has drifted: roll it with a full resync")
+            opened_until = stamp or window.end
         scope = await self._scope(account, calendar)
-        link = cursor
         while True:
             page = await self._json(account, _delta_call(scope, link, window), delta=True)
             events = await self._resolve(
@@ -203,7 +210,9 @@ class GraphAdapter:
             if link:
                 yield SyncBatch(events, None, full)
                 continue
-            yield SyncBatch(events, page.get("@odata.deltaLink"), full)
+            delta_link = page.get("@odata.deltaLink")
+            next_cursor = graph_cursor.encode(delta_link, opened_until) if delta_link else None
+            yield SyncBatch(events, next_cursor, full)
             return
 
     def _normalize(self, items: list[Any], calendar: CalendarRef) -> list[ExternalEvent]:

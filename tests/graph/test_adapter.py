@@ -243,3 +243,23 @@ async def test_failed_validation_is_a_clear_channel_error(
     server = await aiohttp_server(app, host="127.0.0.1")
     with pytest.raises(SubscriptionValidationFailed, match="CALSYNC_PUBLIC_URL"):
         await adapter.watch(account, calendar, str(server.make_url("/webhooks/graph")), timedelta(days=3))
+
+
+async def test_drifted_delta_window_is_rolled_by_a_full_resync(
+    adapter: GraphAdapter,
+    account: AccountCredentials,
+    calendar: CalendarRef,
+    emulator: GraphEmulator,
+    user: SeededUser,
+) -> None:
+    _, cursor = await collect(adapter, account, calendar, None)
+    later = emulator.seed_event(
+        user.id, {"subject": "Beyond", "start": when(10, 9, 3), "end": when(10, 10, 3)}
+    )
+    # Two days on, the wanted window ends past the one the delta link was opened for.
+    moved = SyncWindow(WINDOW.start + timedelta(days=2), WINDOW.end + timedelta(days=12))
+    with pytest.raises(SyncTokenExpired):
+        async for _ in adapter.sync(account, calendar, cursor, moved):
+            pass
+    events = [e async for batch in adapter.sync(account, calendar, None, moved) for e in batch.events]
+    assert later in {e.event_id for e in events}
