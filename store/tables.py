@@ -209,6 +209,7 @@ class BusyBlock(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("calendar_id", "external_event_id", name="uq_busy_block_event"),
         Index("ix_busy_block_profile_window", "profile_id", "start_utc", "end_utc"),
+        Index("ix_busy_block_profile_updated", "profile_id", "updated_at"),
     )
 
 

@@ -13,13 +13,15 @@ from typing import Any, Final
 from aiohttp import web
 
 from calsync import __version__
-from daemon.api import appointments, connect_routes, occurrences, organizations, profiles
+from daemon.api import appointments, availability, connect_routes, occurrences, organizations, profiles
 from daemon.api.auth import auth_middleware
+from daemon.api.availability_support import AVAILABILITY_INDEX
 from daemon.api.body import json_response
 from daemon.api.openapi import build_document
 from daemon.api.problems import problem_middleware
 from daemon.api.registry import Reply, Route
 from daemon.appkeys import SETTINGS
+from handlers.availability_index import AvailabilityIndex
 
 OPENAPI_PATH: Final = "/v1/openapi.json"
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", dict[str, Any])
@@ -47,11 +49,13 @@ ROUTES: Final[tuple[Route, ...]] = (
     *appointments.ROUTES,
     *occurrences.ROUTES,
     *connect_routes.ROUTES,
+    *availability.ROUTES,
     OPENAPI_ROUTE,
 )
 
 
 def setup_api(app: web.Application) -> None:
+    app[AVAILABILITY_INDEX] = AvailabilityIndex()  # per app: each profile's expanded busy time
     app.middlewares.append(problem_middleware)
     app.middlewares.append(auth_middleware([route.path for route in ROUTES if route.public]))
     for route in ROUTES:

@@ -15,6 +15,12 @@ from sqlalchemy.exc import IntegrityError
 
 from calsync.errors import InvalidInput, NotFound
 from daemon.api.auth import Principal, principal_of
+from daemon.api.availability_support import (
+    ALLOW_CONFLICT_PARAM,
+    allow_conflict,
+    booking_conflicts,
+    conflict_response,
+)
 from daemon.api.body import (
     cursor_instant,
     cursor_text,
@@ -97,6 +103,11 @@ async def _put_once(
         fields = normalize_appointment(
             body, organization_id=profile.organization_id, time_zone=body.time_zone or profile.time_zone
         )
+        if not allow_conflict(request):
+            now = request.app[CLOCK].now()
+            conflicts = await booking_conflicts(request.app, session, appointment_id, existing, fields, now)
+            if conflicts:
+                return conflict_response(conflicts, request.path)
         appt, outcome = await upsert_appointment(
             session, appointment_id, existing, fields, request.app[CLOCK].now()
         )
@@ -184,13 +195,13 @@ ROUTES: Final = (
         _TAG,
         description="Idempotent upsert keyed by the host's id: 201 + version 1 when new; 200 with the same "
         "version and nothing published when the content is unchanged; version + 1 when it changed.",
-        params=(_ID, IF_MATCH),
+        params=(_ID, IF_MATCH, ALLOW_CONFLICT_PARAM),
         body=AppointmentIn,
         replies={
             201: Reply("Created.", AppointmentOut, _ETAG),
             200: Reply("Updated or unchanged.", AppointmentOut, _ETAG),
         },
-        problems=(400, 404, 412, 413, 415, 422),
+        problems=(400, 404, 409, 412, 413, 415, 422),
     ),
     Route(
         "GET",

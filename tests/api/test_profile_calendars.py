@@ -92,17 +92,27 @@ async def test_changing_the_push_calendar_requests_pushes_of_future_appointments
 ) -> None:
     client, headers = stack.api.client, operator
     assert (
-        await client.put("/v1/appointments/future", json=appointment_body(), headers=headers)
+        await client.put(
+            "/v1/appointments/future?allow_conflict=true", json=appointment_body(), headers=headers
+        )
     ).status == 201
     past = appointment_body(start="2025-12-01T10:00:00+01:00", end="2025-12-01T11:00:00+01:00")
-    assert (await client.put("/v1/appointments/past", json=past, headers=headers)).status == 201
+    assert (
+        await client.put("/v1/appointments/past?allow_conflict=true", json=past, headers=headers)
+    ).status == 201
     series = appointment_body(
         start="2025-12-01T10:00:00+01:00",
         end="2025-12-01T11:00:00+01:00",
         recurrence={"rrule": "FREQ=WEEKLY"},
     )
-    assert (await client.put("/v1/appointments/weekly", json=series, headers=headers)).status == 201
-    assert (await client.put("/v1/appointments/gone", json=appointment_body(), headers=headers)).status == 201
+    assert (
+        await client.put("/v1/appointments/weekly?allow_conflict=true", json=series, headers=headers)
+    ).status == 201
+    assert (
+        await client.put(
+            "/v1/appointments/gone?allow_conflict=true", json=appointment_body(), headers=headers
+        )
+    ).status == 201
     assert (await client.delete("/v1/appointments/gone", headers=headers)).status == 200
 
     first = await select(stack, headers, {"push": {"account": account, "calendar": USER}})
