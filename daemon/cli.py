@@ -121,9 +121,23 @@ def cmd_sandbox(_args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_channels(_args: argparse.Namespace) -> int:
-    print("calsync channels: arrives with the provider channels (issues 3, 4 and 7).", file=sys.stderr)
-    return 1
+def cmd_channels(args: argparse.Namespace) -> int:
+    """Channel health from the configured database (works while daemons run elsewhere)."""
+    from daemon.channels_cli import collect, emit
+
+    settings = _settings()
+    _check_sqlite_path(settings.database_url)
+    try:
+        items = asyncio.run(
+            collect(
+                settings.database_url, organization=args.organization, provider=args.provider,
+                state=args.state, include_stopped=args.all,
+            )
+        )  # fmt: skip
+    except Exception as err:  # driver errors carry the reason; the traceback helps no operator
+        _fail(f"CALSYNC_DATABASE_URL: cannot read channels: {type(err).__name__}: {err}")
+    emit(items, sys.stdout, as_json=args.json)
+    return 0
 
 
 def cmd_db_upgrade(_args: argparse.Namespace) -> int:
@@ -186,7 +200,15 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
     db_sub.add_parser("upgrade", help="apply schema migrations").set_defaults(func=cmd_db_upgrade)
-    sub.add_parser("channels", help="show push channel health").set_defaults(func=cmd_channels)
+    channels = sub.add_parser("channels", help="show push channel health, soonest expiry first")
+    channels.add_argument("--json", action="store_true", help="print JSON (as GET /v1/channels items)")
+    channels.add_argument("--organization", default=None, help="only this organization")
+    channels.add_argument("--provider", choices=("google", "microsoft"), default=None)
+    channels.add_argument(
+        "--state", choices=("active", "renewing", "expiring_soon", "error", "stopped"), default=None
+    )
+    channels.add_argument("--all", action="store_true", help="include stopped channels")
+    channels.set_defaults(func=cmd_channels)
     apikey = sub.add_parser("apikey", help="manage API keys")
     apikey_sub = apikey.add_subparsers(dest="apikey_command", metavar="ACTION", required=True)
     create = apikey_sub.add_parser("create", help="create an API key and print it once")

@@ -21,6 +21,16 @@ MetricName = Literal[
     "calsync_bus_up",
     "calsync_bus_messages_handled_total",
     "calsync_dlq_messages_total",
+    "calsync_leader",
+    "calsync_channels",
+    "calsync_channel_soonest_expiry_seconds",
+    "calsync_channel_renewals_total",
+    "calsync_notifications_received_total",
+    "calsync_notifications_rejected_total",
+    "calsync_notification_sync_lag_seconds",
+    "calsync_sync_duration_seconds",
+    "calsync_consumer_lag",
+    "calsync_emails_total",
 ]
 
 CONTENT_TYPE: Final = CONTENT_TYPE_LATEST
@@ -63,6 +73,68 @@ class Metrics:
             "calsync_dlq_messages",
             "Messages sent to a dead-letter topic, by source topic.",
             ["topic"],
+            registry=self.registry,
+        )
+        self.leader = Gauge(
+            "calsync_leader",
+            "1 while this instance is the elected renewal/resync leader.",
+            registry=self.registry,
+        )
+        # Channels (issue 7). Gauges are refreshed from the store before each scrape.
+        self.channels = Gauge(
+            "calsync_channels",
+            "Push channels by provider and view state (active, renewing, expiring_soon, error, stopped).",
+            ["provider", "state"],
+            registry=self.registry,
+        )
+        self.soonest_expiry = Gauge(
+            "calsync_channel_soonest_expiry_seconds",
+            "Seconds until the soonest live channel of a provider expires (negative: lapsed).",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.renewals = Counter(
+            "calsync_channel_renewals",
+            "Channel actions (watch, renew, stop) by provider and outcome (success, failure).",
+            ["provider", "action", "outcome"],
+            registry=self.registry,
+        )
+        self.notifications_received = Counter(
+            "calsync_notifications_received",
+            "Provider notifications accepted by the webhook receivers.",
+            ["provider"],
+            registry=self.registry,
+        )
+        self.notifications_rejected = Counter(
+            "calsync_notifications_rejected",
+            "Provider notifications refused (bad token/clientState, malformed, unknown channel).",
+            ["provider", "reason"],
+            registry=self.registry,
+        )
+        self.notification_sync_lag = Histogram(
+            "calsync_notification_sync_lag_seconds",
+            "From a notification's arrival to the end of the sync pass it triggered.",
+            ["provider"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0),
+            registry=self.registry,
+        )
+        self.sync_duration = Histogram(
+            "calsync_sync_duration_seconds",
+            "Duration of one calendar sync pass, by provider and outcome.",
+            ["provider", "outcome"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
+            registry=self.registry,
+        )
+        self.consumer_lag = Gauge(
+            "calsync_consumer_lag",
+            "Records not yet consumed, by topic and consumer group.",
+            ["topic", "group"],
+            registry=self.registry,
+        )
+        self.emails = Counter(
+            "calsync_emails",
+            "Client e-mails by outcome (sent, failed).",
+            ["outcome"],
             registry=self.registry,
         )
         self._refreshers: list[Refresher] = []

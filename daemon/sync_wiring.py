@@ -4,7 +4,9 @@
 mutable ``SyncRuntime`` at ``app[SYNC]``; tests may replace ``app[SYNC].settings``
 before start-up. At start-up the sync consumer subscribes to ``calsync.signals``
 (group ``calsync-sync``), and, once the bus runs, two loops start: channel renewal
-and safety resync. Both are cancelled at shutdown before the bus stops.
+and safety resync. Both run only on the elected leader (``daemon/leader.py``: a
+PostgreSQL advisory lock; SQLite is always the leader), and are cancelled at shutdown
+before the bus stops.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from aiohttp import web
 from calsync.crypto import Cipher
 from calsync.envelope import TOPIC_SIGNALS
 from channels.renewal import RenewalPolicy
-from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
 from daemon.bus.base import Bus, Record
+from daemon.leader import LeaderElector, LeaderSettings
 from handlers.adapters import ADAPTERS, AdapterRegistry
 from handlers.channels import ChannelManager
+from handlers.renewal_scheduler import RenewalScheduler, SpreadPolicy
 from handlers.resync import ResyncScheduler
 from handlers.sync import CONSUMER_GROUP, SyncConsumer, SyncOptions
 
@@ -44,6 +48,8 @@ class SyncSettings:
     resync_jitter: float = 0.1  # +- share of the interval, stable per calendar
     resync_check_interval: float = 30.0
     loops: bool = True  # tests that drive ticks by hand turn the loops off
+    leader: LeaderSettings = field(default_factory=LeaderSettings)
+    spread: SpreadPolicy = field(default_factory=SpreadPolicy)
 
 
 @dataclass(slots=True)
@@ -53,6 +59,8 @@ class SyncRuntime:
     consumer: SyncConsumer | None = None
     channels: ChannelManager | None = None
     resync: ResyncScheduler | None = None
+    leader: LeaderElector | None = None
+    scheduler: RenewalScheduler | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
@@ -70,6 +78,11 @@ def _setup_consumer(app: web.Application, bus: Bus) -> None:
     runtime.channels = ChannelManager(
         db, app[ADAPTERS], runtime.cipher, clock,
         lambda provider: webhook_address(public_url, provider), runtime.settings.renewal,
+    )  # fmt: skip
+    renewals = app[METRICS].renewals
+    runtime.scheduler = RenewalScheduler(
+        runtime.channels, app[ADAPTERS], db, clock, runtime.settings.spread,
+        observe=lambda provider, action, outcome: renewals.labels(provider, action, outcome).inc(),
     )  # fmt: skip
     runtime.resync = ResyncScheduler(
         db, clock, runtime.settings.resync_interval, runtime.settings.resync_jitter
@@ -98,12 +111,20 @@ async def _every(
 
 async def _loops(app: web.Application) -> AsyncIterator[None]:
     runtime = app[SYNC]
-    if runtime.settings.loops and runtime.channels is not None and runtime.resync is not None:
-        s = runtime.settings
-        runtime.tasks = [
-            asyncio.create_task(_every("renewal", s.renewal_interval, runtime.channels.tick, app)),
-            asyncio.create_task(_every("resync", s.resync_check_interval, runtime.resync.tick, app)),
-        ]
+    if runtime.settings.loops and runtime.scheduler is not None and runtime.resync is not None:
+        s, scheduler, resync = runtime.settings, runtime.scheduler, runtime.resync
+
+        async def lead() -> None:
+            # One renewal scheduler per deployment: two would race to renew the same channels.
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_every("renewal", s.renewal_interval, scheduler.tick, app))
+                group.create_task(_every("resync", s.resync_check_interval, resync.tick, app))
+
+        gauge = app[METRICS].leader
+        runtime.leader = LeaderElector(
+            app[DATABASE].url, app[CLOCK], s.leader, on_change=lambda on: gauge.set(1 if on else 0)
+        )
+        runtime.tasks = [asyncio.create_task(runtime.leader.run(lead), name="leader")]
     yield
     for task in runtime.tasks:
         task.cancel()
@@ -120,3 +141,7 @@ def install(app: web.Application) -> None:
     app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys))
     app[CONSUMERS].append(_setup_consumer)
     app.cleanup_ctx.append(_loops)
+    from daemon import channel_metrics, status_page  # both import the API package, which imports us
+
+    channel_metrics.install(app)  # channel gauges on /metrics
+    status_page.install(app)  # GET /status, the operator page

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from calsync import __version__
 from daemon.api import appointments, availability, connect_routes, occurrences, organizations, profiles
+from daemon.api import channels as channel_routes
 from daemon.api.auth import auth_middleware
 from daemon.api.availability_support import AVAILABILITY_INDEX
 from daemon.api.body import json_response
@@ -49,6 +50,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     *appointments.ROUTES,
     *occurrences.ROUTES,
     *connect_routes.ROUTES,
+    *channel_routes.ROUTES,
     *availability.ROUTES,
     OPENAPI_ROUTE,
 )
