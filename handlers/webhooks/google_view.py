@@ -4,7 +4,10 @@ Never calls Google and never reads the body (Google sends none; a large body is 
 unread, not buffered). Outcomes:
 
 - headers missing or unusable -> 400;
-- channel unknown -> 200, no work; if the ``X-Goog-Resource-ID`` belongs to a calendar we
+- channel unknown, state ``sync`` -> 200, no work, nothing recorded: Google may send a channel's
+  first message before answering our ``events.watch``, so this is usually our own channel whose
+  row is not committed yet, and stopping it would silently kill a live channel;
+- channel unknown otherwise -> 200, no work; if the ``X-Goog-Resource-ID`` belongs to a calendar we
   watch, an orphan ``retiring`` row is recorded so the renewal loop stops that channel with
   that calendar's credentials (Google lets only the creator stop a channel, and the resource
   id is the only owner hint we have). Otherwise it is logged once and left to expire;
@@ -145,7 +148,7 @@ class GoogleWebhook:
                 )
                 verdict = judge(n, known)
                 verdicts.append(verdict)
-                if verdict is Verdict.UNKNOWN_CHANNEL:
+                if verdict is Verdict.UNKNOWN_CHANNEL and n.resource_state != "sync":
                     await self._schedule_stop(session, n)
                     rows.pop(n.channel_id, None)  # re-read: it may be an orphan row now
                 elif row is not None and verdict in (Verdict.CHANNEL_LIVE, Verdict.CHANGED):

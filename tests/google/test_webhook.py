@@ -154,3 +154,21 @@ async def _drained(h: Harness) -> bool:
             select(func.count()).select_from(OutboxMessage).where(col(OutboxMessage.published_at).is_(None))
         )
         return int(found.one()) == 0
+
+
+async def test_a_sync_message_racing_our_own_watch_is_never_stopped(harness: Harness) -> None:
+    """Google may send a new channel's `sync` before answering events.watch: no orphan, no stop."""
+    h = harness
+    async with h.db.session() as session:
+        live = [
+            c
+            for c in await channel_store.channels_for_calendar(session, h.calendar_id)
+            if c.state == "active"
+        ]
+    assert live and live[0].resource_id
+    async with aiohttp.ClientSession() as http:
+        hdrs = headers("just-granted-channel", live[0].resource_id, "tok", 1, state="sync")
+        async with http.post(f"{h.url}/webhooks/google", headers=hdrs) as response:
+            assert response.status == 200
+    async with h.db.session() as session:
+        assert await channel_store.find_channel(session, "google", "just-granted-channel") is None
