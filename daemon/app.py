@@ -46,7 +46,7 @@ async def _database(app: web.Application) -> AsyncIterator[None]:
 
 async def _bus(app: web.Application) -> AsyncIterator[None]:
     settings, db, clock = app[SETTINGS], app[DATABASE], app[CLOCK]
-    bus = create_bus(settings, db, clock)
+    bus = create_bus(settings, db, clock, observer=app[METRICS])
     for setup in app[CONSUMERS]:
         setup(app, bus)
     relay = OutboxRelay(db, bus, clock)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from channels.google.adapter import GoogleAdapter
-from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
 from handlers.adapters import ADAPTERS
 from handlers.webhooks.google_view import GoogleWebhook, add_google_webhook
 
@@ -35,4 +35,4 @@ def install(app: web.Application, limits: GoogleLimits | None = None) -> None:
             concurrency=lim.concurrency,
         )
     )
-    add_google_webhook(app, GoogleWebhook(app[DATABASE], clock))
+    add_google_webhook(app, GoogleWebhook(app[DATABASE], clock, observer=app[METRICS]))

@@ -14,7 +14,7 @@ from datetime import timedelta
 from aiohttp import web
 
 from channels.graph.adapter import MAX_SUBSCRIPTION_LIFETIME, GraphAdapter
-from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
 from daemon.sync_wiring import SYNC
 from handlers.adapters import ADAPTERS
 from handlers.channels import ChannelManager
@@ -64,7 +64,7 @@ def install(app: web.Application, limits: GraphLimits | None = None) -> None:
 
     lifecycle = GraphLifecycle(db, app[ADAPTERS], runtime.cipher, clock, manager)
     app[GRAPH_LIFECYCLE] = lifecycle
-    add_graph_webhook(app, GraphWebhook(db, clock, on_lifecycle=lifecycle.submit))
+    add_graph_webhook(app, GraphWebhook(db, clock, on_lifecycle=lifecycle.submit, observer=app[METRICS]))
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -63,7 +63,7 @@ class Metrics:
             registry=self.registry,
         )
         self.bus_up = Gauge("calsync_bus_up", "1 when the event bus is reachable.", registry=self.registry)
-        self.bus_handled = Counter(
+        self.bus_messages = Counter(
             "calsync_bus_messages_handled",
             "Bus messages handled by consumers, by topic and outcome.",
             ["topic", "outcome"],
@@ -138,6 +138,26 @@ class Metrics:
             registry=self.registry,
         )
         self._refreshers: list[Refresher] = []
+
+    # -- calsync.observe.Observer: what handlers and the bus report ---------------------------
+    def notification(self, provider: str, outcome: str) -> None:
+        if outcome == "accepted":
+            self.notifications_received.labels(provider).inc()
+        else:
+            self.notifications_rejected.labels(provider, outcome).inc()
+
+    def sync_pass(self, provider: str, outcome: str, seconds: float, lag: float | None) -> None:
+        self.sync_duration.labels(provider, outcome).observe(seconds)
+        if lag is not None:
+            self.notification_sync_lag.labels(provider).observe(lag)
+
+    def email(self, outcome: str) -> None:
+        self.emails.labels(outcome).inc()
+
+    def bus_handled(self, topic: str, outcome: str) -> None:
+        self.bus_messages.labels(topic, outcome).inc()
+        if outcome == "dead_lettered":
+            self.dlq_messages.labels(topic).inc()
 
     def on_scrape(self, refresher: Refresher) -> None:
         """Register a coroutine that updates gauges from their source before each scrape."""

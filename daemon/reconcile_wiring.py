@@ -21,7 +21,7 @@ from aiohttp import web
 
 from calsync.crypto import Cipher
 from calsync.envelope import TOPIC_APPOINTMENTS, TOPIC_CHANGES
-from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
 from daemon.bus.base import Bus, Record
 from handlers.adapters import ADAPTERS
 from handlers.host_webhook import HostWebhookSender
@@ -72,7 +72,7 @@ def _setup_consumers(app: web.Application, bus: Bus) -> None:
     )
     runtime.notifier = Notifier(
         db, clock, cipher, mailer, HostWebhookSender(timeout=s.webhook_timeout),
-        mail_from=_mail_from(settings.public_url, s.mail_from), policy=s.retry,
+        mail_from=_mail_from(settings.public_url, s.mail_from), policy=s.retry, observer=app[METRICS],
     )  # fmt: skip
 
     async def reconcile(record: Record) -> None:

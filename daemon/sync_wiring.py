@@ -74,7 +74,9 @@ def webhook_address(public_url: str, provider: str) -> str:
 def _setup_consumer(app: web.Application, bus: Bus) -> None:
     runtime = app[SYNC]
     db, clock, public_url = app[DATABASE], app[CLOCK], app[SETTINGS].public_url
-    runtime.consumer = SyncConsumer(db, app[ADAPTERS], runtime.cipher, clock, runtime.settings.sync)
+    runtime.consumer = SyncConsumer(
+        db, app[ADAPTERS], runtime.cipher, clock, runtime.settings.sync, observer=app[METRICS]
+    )
     runtime.channels = ChannelManager(
         db, app[ADAPTERS], runtime.cipher, clock,
         lambda provider: webhook_address(public_url, provider), runtime.settings.renewal,

@@ -23,6 +23,7 @@ from calsync.clock import Clock
 from calsync.crypto import Cipher
 from calsync.envelope import decode
 from calsync.errors import PoisonMessage, SecretsError
+from calsync.observe import NULL_OBSERVER, Observer
 from handlers.host_webhook import HostWebhookSender
 from handlers.mailer import Mail, SmtpMailer, compose, render_when
 from handlers.notify_policy import (
@@ -101,8 +102,10 @@ class Notifier:
         *,
         mail_from: str,
         policy: RetryPolicy | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self._db, self._clock, self._cipher = db, clock, cipher
+        self._observer = observer
         self._mailer, self._webhooks, self._from = mailer, webhooks, mail_from
         self.policy = policy or RetryPolicy()
         self.stats: Counter[str] = Counter()  # "<kind>:<outcome>" -> count
@@ -241,6 +244,8 @@ class Notifier:
             else:
                 await notifications.mark_failed(session, row.id, error or "")
         self.stats[f"{row.kind}:{outcome.value}"] += 1
+        if row.kind == notifications.EMAIL:
+            self._observer.email(outcome.value)
         event = "notification_" + outcome.value
         level = log.warning if outcome is Outcome.FAILED else log.info
         level(event, kind=row.kind, appointment_id=row.appointment_id, version=row.version, error=error)

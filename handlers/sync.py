@@ -37,6 +37,7 @@ from calsync.errors import (
     SyncTokenExpired,
     TransientProviderError,
 )
+from calsync.observe import NULL_OBSERVER, Observer
 from channels.base import AccountCredentials, CalendarAdapter, CalendarRef, SyncWindow
 from channels.model import ExternalEvent, to_wire
 from handlers.adapters import AdapterRegistry
@@ -122,9 +123,11 @@ class SyncConsumer:
         cipher: Cipher,
         clock: Clock,
         options: SyncOptions | None = None,
+        observer: Observer = NULL_OBSERVER,
     ) -> None:
         self._db, self._adapters, self._cipher, self._clock = db, adapters, cipher, clock
         self.options = options or SyncOptions()
+        self._observer = observer
         self.stats = SyncStats()
 
     async def handle(self, value: bytes) -> None:
@@ -142,6 +145,7 @@ class SyncConsumer:
         adapter = self._adapters.get(target.provider)
         started = self._clock.now()
         full = signal.full or target.cursor is None
+        outcome = "error"
         try:
             try:
                 await self._pass(adapter, target, None if full else target.cursor, started)
@@ -150,6 +154,7 @@ class SyncConsumer:
                 async with self._db.session() as session:
                     await calendars.clear_cursor(session, target.ref.calendar_id, self._clock.now())
                 await self._pass(adapter, target, None, started)
+            outcome = "ok"
         except AuthorizationRevoked as err:
             await self._revoked(target, err)
         except (ResourceGone, PermanentProviderError) as err:
@@ -164,6 +169,15 @@ class SyncConsumer:
             if isinstance(err, TransientProviderError):
                 raise
             raise TransientProviderError(str(err)) from err
+        finally:
+            done = self._clock.now()
+            # Lag only for passes a push notification triggered: arrival to changes recorded.
+            lag = (
+                (done - signal.occurred_at).total_seconds()
+                if signal.reason == "push" and outcome == "ok"
+                else None
+            )
+            self._observer.sync_pass(target.provider, outcome, (done - started).total_seconds(), lag)
 
     async def _load(self, signal: CalendarChanged) -> _Target | None:
         async with self._db.session() as session:

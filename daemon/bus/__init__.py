@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from calsync.clock import Clock
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus.base import Bus, BusHealth, Handler, OutgoingRecord, Record, RetryPolicy, partition_for
 from daemon.bus.embedded import EmbeddedBus, EmbeddedOptions
 from daemon.bus.kafka import KafkaBus, KafkaOptions
@@ -32,7 +33,7 @@ __all__ = [
 ]
 
 
-def create_bus(settings: Settings, db: Database, clock: Clock) -> Bus:
+def create_bus(settings: Settings, db: Database, clock: Clock, observer: Observer = NULL_OBSERVER) -> Bus:
     retry = RetryPolicy(max_attempts=settings.bus_max_attempts)
     if settings.uses_kafka:
         return KafkaBus(
@@ -43,6 +44,9 @@ def create_bus(settings: Settings, db: Database, clock: Clock) -> Bus:
                 replication_factor=settings.kafka_replication_factor,
                 enable_idempotence=settings.kafka_enable_idempotence,
                 retry=retry,
+                observer=observer,
             ),
         )
-    return EmbeddedBus(db, clock, EmbeddedOptions(partitions=settings.kafka_partitions, retry=retry))
+    return EmbeddedBus(
+        db, clock, EmbeddedOptions(partitions=settings.kafka_partitions, retry=retry, observer=observer)
+    )

@@ -14,6 +14,7 @@ import structlog
 from calsync.clock import Clock
 from calsync.envelope import dlq_topic
 from calsync.errors import BusUnavailable, PoisonMessage
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus.base import (
     H_ATTEMPTS,
     H_ERROR,
@@ -54,7 +55,12 @@ def dead_letter_record(record: Record, err: BaseException, attempts: int) -> Out
 
 
 async def deliver(
-    record: Record, handler: Handler, policy: RetryPolicy, dead_letter: DeadLetter, clock: Clock
+    record: Record,
+    handler: Handler,
+    policy: RetryPolicy,
+    dead_letter: DeadLetter,
+    clock: Clock,
+    observer: Observer = NULL_OBSERVER,
 ) -> Outcome:
     """Run the handler until it succeeds, or dead-letter the record; only then may it be committed.
 
@@ -65,6 +71,7 @@ async def deliver(
         attempts += 1
         try:
             await handler(record)
+            observer.bus_handled(record.topic, "ok")
             return "handled"
         except PoisonMessage as err:
             failure: Exception = err
@@ -101,4 +108,5 @@ async def deliver(
         attempts=attempts,
         error=parked.headers[H_ERROR],
     )
+    observer.bus_handled(record.topic, "dead_lettered")
     return "dead-lettered"

@@ -21,6 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.clock import Clock
 from calsync.errors import BusUnavailable, StoreError
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus import embedded_log as q
 from daemon.bus.base import BusHealth, Handler, OutgoingRecord, RetryPolicy, partition_for
 from daemon.bus.delivery import describe_error
@@ -43,6 +44,7 @@ class EmbeddedOptions:
     purge_batch: int = 10_000
     retention: timedelta = timedelta(days=7)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    observer: Observer = NULL_OBSERVER
 
 
 class EmbeddedBus:
@@ -75,7 +77,9 @@ class EmbeddedBus:
     async def start(self) -> None:
         self._started = True
         o = self._opts
-        config = MemberConfig(o.partitions, o.lease_seconds, o.poll_interval, o.fetch_batch, o.retry)
+        config = MemberConfig(
+            o.partitions, o.lease_seconds, o.poll_interval, o.fetch_batch, o.retry, o.observer
+        )
         for topic, group, handler in self._subs:
             member = GroupMember(
                 self._db, self._clock, config, self.member_id, topic, group, handler,

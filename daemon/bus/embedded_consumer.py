@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from calsync.clock import Clock
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus import embedded_log as q
 from daemon.bus.base import Handler, Record, RetryPolicy
 from daemon.bus.delivery import DeadLetter, deliver, describe_error
@@ -39,6 +40,7 @@ class MemberConfig:
     poll_interval: float
     fetch_batch: int
     retry: RetryPolicy
+    observer: Observer = NULL_OBSERVER
 
 
 def fair_share(partitions: int, members: list[str], me: str) -> int:
@@ -210,7 +212,7 @@ class _PartitionWorker:
             for record in records:
                 if self.stop_requested:
                     break
-                await deliver(record, m._handler, cfg.retry, m._dead_letter, m._clock)
+                await deliver(record, m._handler, cfg.retry, m._dead_letter, m._clock, cfg.observer)
                 if not await m.db_retry("commit", functools.partial(self._commit, record.offset + 1)):
                     log.warning("bus.lease_lost", group=m.group, topic=m.topic, partition=self.partition)
                     self.lost = True

@@ -26,6 +26,7 @@ from aiokafka.errors import KafkaError
 from calsync.clock import Clock
 from calsync.envelope import dlq_topic
 from calsync.errors import BusUnavailable
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus.base import BusHealth, Handler, OutgoingRecord, RetryPolicy
 from daemon.bus.delivery import describe_error
 from daemon.bus.kafka_consumer import ConsumerConfig, KafkaGroupConsumer
@@ -50,6 +51,7 @@ class KafkaOptions:
     # One Metadata round trip per publish batch; guards against brokers that restart empty.
     verify_topics: bool = True
     retry: RetryPolicy = field(default_factory=RetryPolicy)
+    observer: Observer = NULL_OBSERVER
 
 
 class KafkaBus:
@@ -121,7 +123,7 @@ class KafkaBus:
         o = self._opts
         config = ConsumerConfig(
             self._bootstrap, o.client_id, o.session_timeout_ms, o.heartbeat_interval_ms,
-            o.poll_timeout_ms, o.max_poll_records, o.reconnect_interval, o.retry,
+            o.poll_timeout_ms, o.max_poll_records, o.reconnect_interval, o.retry, o.observer,
         )  # fmt: skip
         for group, handlers in self._subs.items():
             consumer = KafkaGroupConsumer(config, group, handlers, self._dead_letter, self._clock)

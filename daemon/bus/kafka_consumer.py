@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from calsync.clock import Clock
+from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus.base import Handler, Record, RetryPolicy
 from daemon.bus.delivery import DeadLetter, deliver, describe_error
 
@@ -35,6 +36,7 @@ class ConsumerConfig:
     max_poll_records: int
     reconnect_interval: float
     retry: RetryPolicy
+    observer: Observer = NULL_OBSERVER
 
 
 def to_record(msg: object) -> Record:
@@ -135,7 +137,9 @@ class KafkaGroupConsumer:
             if self._stopping or self._pausing:
                 return  # the rest stays uncommitted and is fetched again by whoever owns tp next
             record = to_record(msg)
-            await deliver(record, handler, self._cfg.retry, self._dead_letter, self._clock)
+            await deliver(
+                record, handler, self._cfg.retry, self._dead_letter, self._clock, self._cfg.observer
+            )
             await self._commit(tp, record.offset + 1)
 
     async def _commit(self, tp: TopicPartition, next_offset: int) -> None:

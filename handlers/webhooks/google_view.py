@@ -35,6 +35,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.clock import Clock
 from calsync.envelope import TOPIC_SIGNALS, Envelope
+from calsync.observe import NULL_OBSERVER, Observer
 from channels.model import Provider
 from handlers.signals import calendar_changed, delivery_message_id
 from handlers.webhooks.google_push import (
@@ -57,6 +58,13 @@ PATH: Final = "/webhooks/google"
 ORPHAN_HASH: Final = ""  # orphans we never owned: no token can ever match
 MAX_ORPHANS_PER_CALENDAR: Final = 20  # forged channel ids must not grow the table without bound
 _PROVIDER: Final = Provider.GOOGLE.value
+_OUTCOMES: Final = {
+    Verdict.CHANGED: "accepted",
+    Verdict.CHANNEL_LIVE: "accepted",
+    Verdict.FORGED: "forged",
+    Verdict.UNKNOWN_CHANNEL: "unknown_channel",
+    Verdict.STOPPED_CHANNEL: "stopped_channel",
+}
 
 
 class GoogleWebhook:
@@ -67,8 +75,11 @@ class GoogleWebhook:
     everything queued so far, so a burst costs one commit per batch, not one per request.
     """
 
-    def __init__(self, db: Database, clock: Clock, max_batch: int = 256) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, max_batch: int = 256, observer: Observer = NULL_OBSERVER
+    ) -> None:
         self._db, self._clock, self._max_batch = db, clock, max_batch
+        self._observer = observer
         self._logged_unknown: OrderedDict[str, None] = OrderedDict()  # log each unknown channel once
         self._queue: asyncio.Queue[tuple[GoogleNotification, asyncio.Future[Verdict]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -77,6 +88,7 @@ class GoogleWebhook:
         try:
             notification = parse_headers(request.headers)
         except MalformedNotification as err:
+            self._observer.notification(_PROVIDER, "malformed")
             return web.Response(status=400, text=str(err))
         try:
             verdict = await self._submit(notification)
@@ -84,6 +96,7 @@ class GoogleWebhook:
             # Not persisted: 503 asks Google to retry with backoff.
             log.error("google_webhook_store_failed", error=type(err).__name__)
             return web.Response(status=503)
+        self._observer.notification(_PROVIDER, _OUTCOMES[verdict])
         if verdict is Verdict.FORGED:
             log.warning("google_webhook_forged", channel_id=notification.channel_id[:64])
             return web.Response(status=403)

@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from calsync.clock import Clock
 from calsync.envelope import TOPIC_SIGNALS
+from calsync.observe import NULL_OBSERVER, Observer
 from channels.model import Provider
 from handlers.signals import calendar_changed
 from handlers.webhooks.graph_notifications import (
@@ -130,9 +131,16 @@ def batch_message_id(kind: str, calendar_id: str, deliveries: Sequence[str]) -> 
 
 
 class GraphWebhook:
-    def __init__(self, db: Database, clock: Clock, on_lifecycle: LifecycleSink | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        on_lifecycle: LifecycleSink | None = None,
+        observer: Observer = NULL_OBSERVER,
+    ) -> None:
         self._db, self._clock = db, clock
         self.on_lifecycle = on_lifecycle
+        self._observer = observer
 
     async def _known(self, sub_ids: set[str]) -> dict[str, Channel]:
         out: dict[str, Channel] = {}
@@ -155,6 +163,7 @@ class GraphWebhook:
                 else None
             )
             verdict = judge_item(item, known)
+            self._observer.notification("microsoft", verdict.value)
             if verdict is ItemVerdict.ACCEPTED and item is not None and row is not None:
                 accepted.append((index, item, row))
             else:
@@ -172,6 +181,7 @@ class GraphWebhook:
         try:
             items = parse_change_batch(body)
         except MalformedBatch as err:
+            self._observer.notification("microsoft", "malformed")
             return web.Response(status=400, text=str(err))
         try:
             rows = await self._known({i.subscription_id for i in items if i is not None})
@@ -202,6 +212,7 @@ class GraphWebhook:
         try:
             items = parse_lifecycle_batch(body)
         except MalformedBatch as err:
+            self._observer.notification("microsoft", "malformed")
             return web.Response(status=400, text=str(err))
         work: list[LifecycleWork] = []
         try:

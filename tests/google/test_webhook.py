@@ -76,6 +76,16 @@ async def test_hostile_requests_never_get_a_5xx(harness: Harness) -> None:
         "forged": 403, "no_token": 403, "wrong_resource": 403, "unknown": 200, "missing": 400,
         "garbage_number": 400, "valid": 200, "huge_body": 200,
     }  # fmt: skip
+    # Operators see every one of them, by outcome, with bounded labels.
+    async with aiohttp.ClientSession() as http, http.get(f"{h.url}/metrics") as response:
+        metrics = await response.text()
+    assert 'calsync_notifications_rejected_total{provider="google",reason="forged"} 3.0' in metrics
+    assert 'calsync_notifications_rejected_total{provider="google",reason="unknown_channel"} 1.0' in metrics
+    assert 'calsync_notifications_rejected_total{provider="google",reason="malformed"} 2.0' in metrics
+    received = [
+        line for line in metrics.splitlines() if line.startswith("calsync_notifications_received_total")
+    ]
+    assert received and float(received[0].split()[-1]) >= 2  # valid + huge_body (+ the channel's sync)
 
 
 async def test_duplicate_deliveries_record_one_signal(harness: Harness) -> None:
