@@ -60,6 +60,8 @@ async def _bus(app: web.Application) -> AsyncIterator[None]:
         metrics.outbox_pending.set(backlog.pending)
         metrics.outbox_oldest_age.set(backlog.oldest_age_seconds)
         metrics.bus_up.set(1 if (await bus.health()).ok else 0)
+        for (group, topic), behind in (await bus.lag()).items():
+            metrics.consumer_lag.labels(topic, group).set(behind)
 
     metrics.on_scrape(refresh)
     await bus.start()

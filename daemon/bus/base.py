@@ -113,3 +113,7 @@ class Bus(Protocol):
     def assignment(self) -> Mapping[tuple[str, str], frozenset[int]]:
         """Partitions this process consumes now, per (group, topic)."""
         ...
+
+    async def lag(self) -> Mapping[tuple[str, str], int]:
+        """Records published but not yet committed, per (group, topic), for what this process sees."""
+        ...

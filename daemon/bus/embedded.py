@@ -67,6 +67,10 @@ class EmbeddedBus:
     def assignment(self) -> dict[tuple[str, str], frozenset[int]]:
         return {(m.group, m.topic): frozenset(m.owned) for m in self._members}
 
+    async def lag(self) -> dict[tuple[str, str], int]:
+        async with self._db.session() as s:
+            return await q.lag(s, [(group, topic) for topic, group, _ in self._subs])
+
     def _pulse(self, topic: str) -> TopicPulses:
         return self._pulses.setdefault(topic, TopicPulses())
 

@@ -282,3 +282,31 @@ async def purge(session: AsyncSession, now: datetime, retention: timedelta, limi
         session, delete(_OFF).where(_OFF.c.partition < 0, _OFF.c.lease_until < now - timedelta(minutes=10))
     )
     return deleted
+
+
+async def lag(session: AsyncSession, groups: Sequence[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Per (group, topic): the log's head minus the group's committed positions, summed over partitions."""
+    heads = dict(
+        ((row[0], row[1]), int(row[2]) + 1)
+        for row in await _execute(
+            session,
+            select(_REC.c.topic, _REC.c.partition, func.max(_REC.c.offset)).group_by(
+                _REC.c.topic, _REC.c.partition
+            ),
+        )
+    )
+    out: dict[tuple[str, str], int] = {}
+    for group, topic in groups:
+        committed = {
+            int(row[0]): int(row[1])
+            for row in await _execute(
+                session,
+                select(_OFF.c.partition, _OFF.c.next_offset).where(
+                    _OFF.c.group == group, _OFF.c.topic == topic, _OFF.c.partition >= 0
+                ),
+            )
+        }
+        out[(group, topic)] = sum(
+            max(0, head - committed.get(partition, 0)) for (t, partition), head in heads.items() if t == topic
+        )
+    return out

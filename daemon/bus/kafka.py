@@ -76,6 +76,9 @@ class KafkaBus:
     def assignment(self) -> dict[tuple[str, str], frozenset[int]]:
         return {(c.group, t): ps for c in self._consumers for t, ps in c.assignment().items()}
 
+    async def lag(self) -> dict[tuple[str, str], int]:
+        return {(c.group, t): n for c in self._consumers for t, n in c.lag().items()}
+
     async def start(self) -> None:
         self._started = True
         try:

@@ -76,6 +76,7 @@ class KafkaGroupConsumer:
         self._cfg, self.group, self._handlers = config, group, dict(handlers)
         self._dead_letter, self._clock = dead_letter, clock
         self._consumer: AIOKafkaConsumer | None = None
+        self._committed: dict[TopicPartition, int] = {}  # what we committed last, for the lag metric
         self._task: asyncio.Task[None] | None = None
         self._inflight: asyncio.Future[list[None]] | None = None
         self._stopping = False
@@ -84,6 +85,19 @@ class KafkaGroupConsumer:
     @property
     def alive(self) -> bool:
         return self._task is not None and not self._task.done()
+
+    def lag(self) -> dict[str, int]:
+        """Per topic: highwater minus position over the partitions this member holds now."""
+        consumer = self._consumer
+        if consumer is None:
+            return {}
+        out: dict[str, int] = {}
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)  # known once a fetch for tp has returned
+            if high is not None:
+                behind = max(0, int(high) - self._committed.get(tp, int(high)))
+                out[tp.topic] = out.get(tp.topic, 0) + behind
+        return out
 
     def assignment(self) -> dict[str, frozenset[int]]:
         assigned = self._consumer.assignment() if self._consumer is not None else set()
@@ -149,6 +163,7 @@ class KafkaGroupConsumer:
             return
         try:
             await consumer.commit({tp: next_offset})
+            self._committed[tp] = next_offset
         except KafkaError as err:  # e.g. a rebalance took the partition: the record comes again
             log.warning(
                 "bus.commit_failed", group=self.group, partition=tp.partition, error=describe_error(err)

@@ -90,3 +90,21 @@ async def test_purge_keeps_unconsumed_records_until_retention(database: Database
     async with database.session() as s:
         count = (await s.exec(select(func.count()).select_from(BusRecord))).one()  # type: ignore[call-overload]
     assert tuple(count) == (1,)
+
+
+async def test_lag_counts_published_but_uncommitted_records(database: Database) -> None:
+    producer = EmbeddedBus(database, SystemClock(), embedded_options())
+    await producer.publish_many([OutgoingRecord("lagging", f"k{i}", b"v") for i in range(7)])
+    collector = Collector()
+    bus = EmbeddedBus(database, SystemClock(), embedded_options())
+    bus.subscribe("lagging", "g", collector)
+    assert await bus.lag() == {("g", "lagging"): 7}  # nobody has consumed anything yet
+    await bus.start()
+    try:
+        await collector.wait_for(7)
+        async with asyncio.timeout(10):
+            while (await bus.lag())[("g", "lagging")] != 0:
+                await asyncio.sleep(0.05)
+    finally:
+        await bus.stop()
+        await producer.stop()
