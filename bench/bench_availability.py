@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -315,16 +314,6 @@ async def main() -> None:
             await _seed(db, now)
             _table(await _in_process(db, now))
             _table(await _http(db, now))
-            # What the proposed migration would add: max(updated_at) becomes an index probe.
-            with sqlite3.connect(f"{tmp}/bench.db") as raw:
-                raw.execute(
-                    "CREATE INDEX ix_bench_busy_block_profile_updated ON busy_block (profile_id, updated_at)"
-                )
-            print(
-                "  -- with the proposed index busy_block(profile_id, updated_at), created by the bench only:"
-            )
-            _table([r for r in await _in_process(db, now) if "fingerprint" in r[0]])
-            _table([r for r in await _http(db, now) if "availability" in r[0]])
         finally:
             await db.close()
         _table(await _freshness(Path(tmp)))
