@@ -10,7 +10,6 @@ every ``retry_interval`` seconds once the bus runs and is cancelled at shutdown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -19,6 +18,7 @@ from aiohttp import web
 
 from calsync.envelope import TOPIC_APPOINTMENTS
 from daemon.appkeys import CLOCK, DATABASE, SETTINGS
+from daemon.background import cancel_all, every
 from daemon.bus.base import Bus, Record
 from daemon.sync_wiring import SYNC
 from handlers.adapters import ADAPTERS
@@ -65,29 +65,20 @@ def _setup_consumer(app: web.Application, bus: Bus) -> None:
     bus.subscribe(TOPIC_APPOINTMENTS, CONSUMER_GROUP, handle)
 
 
-async def _retry_loop(app: web.Application) -> None:
-    runtime, clock = app[PUSH], app[CLOCK]
-    while True:
-        await clock.sleep(runtime.settings.retry_interval)
-        try:
-            if runtime.retry is not None:
-                await runtime.retry.tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # the loop must outlive one bad round (database blip)
-            log.exception("push_retry_round_failed")
-
-
 async def _loops(app: web.Application) -> AsyncIterator[None]:
     runtime = app[PUSH]
     if runtime.settings.loops:
-        runtime.tasks = [asyncio.create_task(_retry_loop(app))]
+
+        async def retry() -> None:
+            if runtime.retry is not None:
+                await runtime.retry.tick()
+
+        interval = runtime.settings.retry_interval
+        # The first pass waits one interval: right after start-up nothing is overdue yet.
+        loop = every("push_retry", interval, retry, app[CLOCK], first_delay=interval)
+        runtime.tasks = [asyncio.create_task(loop)]
     yield
-    for task in runtime.tasks:
-        task.cancel()
-    for task in runtime.tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_all(runtime.tasks)
     runtime.tasks = []
 
 

@@ -12,8 +12,7 @@ before the bus stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -24,6 +23,7 @@ from calsync.crypto import Cipher
 from calsync.envelope import TOPIC_SIGNALS
 from channels.renewal import RenewalPolicy
 from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
+from daemon.background import cancel_all, every
 from daemon.bus.base import Bus, Record
 from daemon.leader import LeaderElector, LeaderSettings
 from handlers.adapters import ADAPTERS, AdapterRegistry
@@ -97,20 +97,6 @@ def _setup_consumer(app: web.Application, bus: Bus) -> None:
     bus.subscribe(TOPIC_SIGNALS, CONSUMER_GROUP, handle)
 
 
-async def _every(
-    name: str, interval: float, tick: Callable[[], Awaitable[object]], app: web.Application
-) -> None:
-    clock = app[CLOCK]
-    while True:
-        try:
-            await tick()
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a loop must outlive one bad round (database blip, provider outage)
-            log.exception("loop_round_failed", loop=name)
-        await clock.sleep(interval)
-
-
 async def _loops(app: web.Application) -> AsyncIterator[None]:
     runtime = app[SYNC]
     if runtime.settings.loops and runtime.scheduler is not None and runtime.resync is not None:
@@ -119,8 +105,8 @@ async def _loops(app: web.Application) -> AsyncIterator[None]:
         async def lead() -> None:
             # One renewal scheduler per deployment: two would race to renew the same channels.
             async with asyncio.TaskGroup() as group:
-                group.create_task(_every("renewal", s.renewal_interval, scheduler.tick, app))
-                group.create_task(_every("resync", s.resync_check_interval, resync.tick, app))
+                group.create_task(every("renewal", s.renewal_interval, scheduler.tick, app[CLOCK]))
+                group.create_task(every("resync", s.resync_check_interval, resync.tick, app[CLOCK]))
 
         gauge = app[METRICS].leader
         runtime.leader = LeaderElector(
@@ -128,11 +114,7 @@ async def _loops(app: web.Application) -> AsyncIterator[None]:
         )
         runtime.tasks = [asyncio.create_task(runtime.leader.run(lead), name="leader")]
     yield
-    for task in runtime.tasks:
-        task.cancel()
-    for task in runtime.tasks:
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await cancel_all(runtime.tasks)
     runtime.tasks = []
 
 
