@@ -74,3 +74,17 @@ class AccountThrottle:
 
     def slow_down(self, seconds: float) -> None:
         self._bucket.penalize(seconds, self._clock.monotonic())
+
+
+class AccountThrottles:
+    """One AccountThrottle per account, made on first use, all with the same limits."""
+
+    def __init__(self, clock: Clock, rate: float, burst: float, concurrency: int) -> None:
+        self._clock, self._limits = clock, (rate, burst, concurrency)
+        self._by_account: dict[str, AccountThrottle] = {}
+
+    def __call__(self, account_id: str) -> AccountThrottle:
+        throttle = self._by_account.get(account_id)
+        if throttle is None:
+            throttle = self._by_account[account_id] = AccountThrottle(self._clock, *self._limits)
+        return throttle

@@ -36,7 +36,7 @@ from channels.google.normalize import MalformedEvent, normalize_google_event
 from channels.google.wire import client_event_id, event_body, expiration_from_ms, original_start_param
 from channels.model import ExternalEvent, Provider
 from channels.retry import call_with_retries
-from channels.throttle import AccountThrottle, Backoff
+from channels.throttle import AccountThrottle, AccountThrottles, Backoff
 
 T = TypeVar("T")
 PAGE_SIZE = 2500  # Google's maximum; fewer round trips per sync
@@ -68,18 +68,13 @@ class GoogleAdapter:
     ) -> None:
         self._client = GoogleClient(api_url, token_url)
         self._clock = clock
-        self._rate = (rate_per_second, burst, concurrency)
-        self._throttles: dict[str, AccountThrottle] = {}
+        self._throttles = AccountThrottles(clock, rate_per_second, burst, concurrency)
         self._backoff = backoff or Backoff()
         self._rng = rng or random.Random()  # jitter, not security
         self._page_size = page_size
 
     def throttle(self, account_id: str) -> AccountThrottle:
-        throttle = self._throttles.get(account_id)
-        if throttle is None:
-            rate, burst, concurrency = self._rate
-            throttle = self._throttles[account_id] = AccountThrottle(self._clock, rate, burst, concurrency)
-        return throttle
+        return self._throttles(account_id)
 
     async def _call(self, account: AccountCredentials, build: Callable[[Any], Any], **headers: str) -> Any:
         async def once() -> Any:

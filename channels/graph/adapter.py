@@ -51,7 +51,7 @@ from channels.graph.wire import (
 )
 from channels.model import EventStatus, ExternalEvent, Provider
 from channels.retry import call_with_retries
-from channels.throttle import AccountThrottle, Backoff
+from channels.throttle import AccountThrottle, AccountThrottles, Backoff
 
 #: Outlook event subscriptions live at most 10,080 min (MS-LT); ask a little less to absorb skew.
 MAX_SUBSCRIPTION_LIFETIME = timedelta(minutes=10_080) - timedelta(minutes=5)
@@ -83,18 +83,13 @@ class GraphAdapter:
         self.client = GraphClient(api_url, token_url, clock, on_rotate=on_rotate)
         self._clock = clock
         self._max_lifetime = max_lifetime
-        self._rate = (rate_per_second, burst, concurrency)
-        self._throttles: dict[str, AccountThrottle] = {}
+        self._throttles = AccountThrottles(clock, rate_per_second, burst, concurrency)
         self._backoff = backoff or Backoff()
         self._rng = rng or random.Random()  # jitter, not security
         self._default_calendar: dict[str, str] = {}
 
     def throttle(self, account_id: str) -> AccountThrottle:
-        throttle = self._throttles.get(account_id)
-        if throttle is None:
-            rate, burst, concurrency = self._rate
-            throttle = self._throttles[account_id] = AccountThrottle(self._clock, rate, burst, concurrency)
-        return throttle
+        return self._throttles(account_id)
 
     async def close(self) -> None:
         await self.client.close()
