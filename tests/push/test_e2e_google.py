@@ -17,6 +17,7 @@ import pytest
 
 from daemon.push_wiring import PUSH
 from handlers.push import PushOptions, RetryPass
+from tests.backends import BACKENDS, harness_on
 from tests.push.support import (
     Host,
     api_headers,
@@ -29,17 +30,15 @@ from tests.push.support import (
     wait_sync_state,
     when,
 )
-from tests.sync.harness import USER, Harness, running_harness
+from tests.sync.harness import USER, Harness
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def harness(sqlite_url: str) -> AsyncIterator[Harness]:
-    from tests.conftest import _migrate
-
-    _migrate(sqlite_url)
-    async with running_harness(sqlite_url) as h:
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """SQLite + embedded bus, unless a test asks for another backend (``BACKENDS``, indirect)."""
+    async with harness_on(request, getattr(request, "param", "sqlite")) as h:
         h.use_google_limits(rate=100.0, burst=100.0)  # fast backoff (0.05 s base) for the outage tests
         await use_as_push(h)
         yield h
@@ -51,6 +50,7 @@ async def host(harness: Harness) -> AsyncIterator[Host]:
         yield Host(harness, http, await api_headers(harness))
 
 
+@pytest.mark.parametrize("harness", BACKENDS, indirect=True)
 async def test_create_update_cancel_reach_the_push_calendar_once(harness: Harness, host: Host) -> None:
     h, start = harness, next_slot()
     started = time.monotonic()

@@ -26,8 +26,9 @@ from handlers.notify import Notifier
 from store import accounts, busy_blocks, calendars, event_links
 from store.appointments import AppointmentFields, upsert_appointment
 from store.tables import Appointment, EventLink, Organization, OutboxMessage
+from tests.backends import BACKENDS, harness_on
 from tests.reconcile.conftest import Inbox, Receiver
-from tests.sync.harness import Harness, running_harness
+from tests.sync.harness import Harness
 
 pytestmark = pytest.mark.slow
 
@@ -108,14 +109,13 @@ async def prepare(h: Harness, inbox: Inbox, smtp_url: str, receiver: Receiver, *
 
 
 @pytest.fixture
-async def harness(sqlite_url: str) -> AsyncIterator[Harness]:
-    from tests.conftest import _migrate
-
-    _migrate(sqlite_url)
-    async with running_harness(sqlite_url) as h:
+async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
+    """SQLite + embedded bus, unless a test asks for another backend (``BACKENDS``, indirect)."""
+    async with harness_on(request, getattr(request, "param", "sqlite")) as h:
         yield h
 
 
+@pytest.mark.parametrize("harness", BACKENDS, indirect=True)
 async def test_delete_in_google_cancels_and_notifies_exactly_once(
     harness: Harness, smtp: tuple[Inbox, str], receiver: Receiver
 ) -> None:
