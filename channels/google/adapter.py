@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from calsync.clock import Clock
 from calsync.errors import ResourceGone
+from calsync.secrets import new_channel_secret
 from channels.base import (
     AccountCredentials,
     CalendarRef,
@@ -114,8 +115,6 @@ class GoogleAdapter:
     async def watch(
         self, account: AccountCredentials, calendar: CalendarRef, address: str, ttl: timedelta
     ) -> ChannelGrant:
-        from calsync.secrets import new_channel_secret
-
         secret = new_channel_secret()
         body = {
             "id": uuid.uuid4().hex,  # unique per channel; renewal makes a new one

@@ -27,7 +27,7 @@ import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeVar
 
 import structlog
 from aiohttp import web
@@ -130,6 +130,9 @@ def batch_message_id(kind: str, calendar_id: str, deliveries: Sequence[str]) -> 
     return "m:" + hashlib.sha256(raw.encode()).hexdigest()[:40]
 
 
+T = TypeVar("T")
+
+
 class GraphWebhook:
     def __init__(
         self,
@@ -171,7 +174,10 @@ class GraphWebhook:
                 log.warning("graph_notification_dropped", verdict=verdict.value, subscription_id=sub)
         return accepted
 
-    async def notifications(self, request: web.Request) -> web.Response:
+    async def _batch(
+        self, request: web.Request, parse: Callable[[bytes], list[T]]
+    ) -> tuple[bytes, list[T]] | web.Response:
+        """Both endpoints open alike: a validation request is answered, else the body is read and parsed."""
         validation = _validation_response(request)
         if validation is not None:
             return validation
@@ -179,10 +185,16 @@ class GraphWebhook:
         if isinstance(body, web.Response):
             return body
         try:
-            items = parse_change_batch(body)
+            return body, parse(body)
         except MalformedBatch as err:
             self._observer.notification("microsoft", "malformed")
             return web.Response(status=400, text=str(err))
+
+    async def notifications(self, request: web.Request) -> web.Response:
+        batch = await self._batch(request, parse_change_batch)
+        if isinstance(batch, web.Response):
+            return batch
+        body, items = batch
         try:
             rows = await self._known({i.subscription_id for i in items if i is not None})
             per_calendar: dict[str, tuple[Channel, list[str]]] = {}
@@ -203,17 +215,10 @@ class GraphWebhook:
         return web.Response(status=202)
 
     async def lifecycle(self, request: web.Request) -> web.Response:
-        validation = _validation_response(request)
-        if validation is not None:
-            return validation
-        body = await _read_body(request)
-        if isinstance(body, web.Response):
-            return body
-        try:
-            items = parse_lifecycle_batch(body)
-        except MalformedBatch as err:
-            self._observer.notification("microsoft", "malformed")
-            return web.Response(status=400, text=str(err))
+        batch = await self._batch(request, parse_lifecycle_batch)
+        if isinstance(batch, web.Response):
+            return batch
+        _, items = batch
         work: list[LifecycleWork] = []
         try:
             rows = await self._known({i.subscription_id for i in items if i is not None})
