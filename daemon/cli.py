@@ -10,11 +10,16 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
-from typing import NoReturn
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 from calsync.errors import CalsyncError, ConfigError, NotMigrated, StoreError
 from daemon.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 EXIT_CONFIG = 2
 
@@ -75,17 +80,10 @@ def _prepare_database(settings: Settings) -> None:
         _fail(f"CALSYNC_DATABASE_URL: cannot use the database: {type(err).__name__}: {err}")
 
 
-def cmd_run(_args: argparse.Namespace) -> int:
-    settings = _settings()
-    from daemon.logging import configure_logging
-
-    configure_logging(settings.log_format, settings.log_level)
-    _prepare_database(settings)
+def _serve(settings: Settings, app: web.Application) -> None:
+    """Run until SIGTERM/SIGINT; failing to listen or to start is one line and exit 2."""
     from aiohttp import web
 
-    from daemon.app import create_app
-
-    app = create_app(settings)
     try:
         web.run_app(
             app,
@@ -102,6 +100,17 @@ def cmd_run(_args: argparse.Namespace) -> int:
         )
     except CalsyncError as err:
         _fail(str(err))
+
+
+def cmd_run(_args: argparse.Namespace) -> int:
+    settings = _settings()
+    from daemon.logging import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    _prepare_database(settings)
+    from daemon.app import create_app
+
+    _serve(settings, create_app(settings))
     return 0
 
 
@@ -110,14 +119,11 @@ def cmd_sandbox(_args: argparse.Namespace) -> int:
     from daemon.logging import configure_logging
 
     configure_logging(settings.log_format, settings.log_level)
-    from daemon.sandbox import run_sandbox
+    from daemon.sandbox import build_sandbox
 
-    try:
-        run_sandbox(settings)
-    except OSError as err:
-        _fail(
-            f"CALSYNC_LISTEN: cannot listen on {settings.listen_host}:{settings.listen_port}: {err.strerror}"
-        )
+    # The emulators keep their state in memory, so each sandbox starts on a fresh database.
+    workdir = Path(os.environ.get("CALSYNC_SANDBOX_DIR") or tempfile.mkdtemp(prefix="calsync-sandbox-"))
+    _serve(settings, build_sandbox(settings, workdir))
     return 0
 
 

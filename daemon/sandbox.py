@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sys
-import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -308,17 +306,3 @@ def _banner(info: SandboxInfo) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def run_sandbox(settings: Settings) -> None:
-    workdir = Path(os.environ.get("CALSYNC_SANDBOX_DIR") or tempfile.mkdtemp(prefix="calsync-sandbox-"))
-    app = build_sandbox(settings, workdir)
-    web.run_app(
-        app,
-        host=settings.listen_host,
-        port=settings.listen_port,
-        shutdown_timeout=settings.shutdown_timeout,
-        access_log=None,
-        print=None,
-        handle_signals=True,
-    )
