@@ -80,7 +80,14 @@ async def test_hostile_requests_never_get_a_5xx(harness: Harness) -> None:
     async with aiohttp.ClientSession() as http, http.get(f"{h.url}/metrics") as response:
         metrics = await response.text()
     assert 'calsync_notifications_rejected_total{provider="google",reason="forged"} 3.0' in metrics
-    assert 'calsync_notifications_rejected_total{provider="google",reason="unknown_channel"} 1.0' in metrics
+    # At least our stray request; the channel's own `sync` may also land before its row commits
+    # (Google may send it before answering events.watch), which is counted the same way.
+    unknown = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('calsync_notifications_rejected_total{provider="google",reason="unknown_channel"}')
+    ]
+    assert unknown and float(unknown[0].split()[-1]) >= 1
     assert 'calsync_notifications_rejected_total{provider="google",reason="malformed"} 2.0' in metrics
     received = [
         line for line in metrics.splitlines() if line.startswith("calsync_notifications_received_total")
