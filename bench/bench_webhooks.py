@@ -2,21 +2,27 @@
 
 Both servers run in this process on loopback; the same load (N requests, C concurrent) hits
 each from a separate load-generator process (``bench/loadgen.py``), as a provider's servers would,
-so the client does not eat the server's CPU. The calsync side is the real ``create_app`` (outbox + embedded
-bus + relay) with a seeded channel; every notification carries a new message number, so
-each one is verified, recorded durably (group commit) and answered 200.
+so the client does not eat the server's CPU. The calsync side is the real ``create_app`` (outbox +
+embedded bus + relay + sync consumer) with a seeded channel on a calendar it really syncs, against
+the Google emulator running in another process (``bench/google_peer.py``); every notification
+carries a new message number, so each one is verified, recorded durably (group commit) and
+answered 200, and the sync passes they trigger run during the measurement.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import os
 import statistics
+import sys
 import tempfile
-import uuid
+import time
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from cryptography.fernet import Fernet
@@ -37,6 +43,7 @@ from store.organizations import upsert_organization
 from store.profiles import create_profile
 
 REQUESTS = 5000
+SPREAD = 200  # calendars in the spread row: notifications round-robin over their channels
 CONCURRENCY = 64
 WARMUP = 300
 
@@ -72,10 +79,10 @@ def _row(
     return name, n / elapsed, cuts[49] * 1000, cuts[98] * 1000, errors
 
 
-async def _seed(app: web.Application) -> tuple[str, str, str]:
+async def _seed(app: web.Application, peer: dict[str, Any]) -> str:
+    """One account with one pull calendar (and one channel ``bench-ch-<i>``) per peer calendar."""
     now = SystemClock().now()
-    token = new_channel_secret()
-    channel_id, resource_id = uuid.uuid4().hex, "res-bench"
+    token = new_channel_secret()  # shared by the bench's channels, so one header template serves all
     async with app[DATABASE].session() as s:
         await upsert_organization(s, "org-bench", "Bench", None, now)
         await create_profile(
@@ -84,23 +91,47 @@ async def _seed(app: web.Application) -> tuple[str, str, str]:
         )  # fmt: skip
         account = await accounts.create_account(
             s, organization_id="org-bench", profile_id="prof-bench", provider=Provider.GOOGLE,
-            external_account="b@example.com", client_id="c", client_secret="s", refresh_token="r",
-            cipher=app[SYNC].cipher, now=now,
+            external_account=peer["user"], client_id="c", client_secret="s",
+            refresh_token=peer["refresh_token"], cipher=app[SYNC].cipher, now=now,
         )  # fmt: skip
-        # role "none": no sync passes run against a real Google while we measure ingest.
-        cal = await calendars.upsert_calendar(
-            s, account_id=account.id, profile_id="prof-bench", external_id="b@example.com", name="B",
-            role="none", now=now,
-        )  # fmt: skip
-        await channel_store.add_channel(
-            s, calendar_id=cal.id, provider="google", external_id=channel_id, resource_id=resource_id,
-            secret_hash=hash_secret(token), expires_at=now + timedelta(days=7), now=now,
-        )  # fmt: skip
-    return channel_id, resource_id, token
+        for i, external_id in enumerate(peer["calendars"]):
+            cal = await calendars.upsert_calendar(
+                s, account_id=account.id, profile_id="prof-bench", external_id=external_id,
+                name=f"B{i}", role="pull", now=now,
+            )  # fmt: skip
+            await channel_store.add_channel(
+                s, calendar_id=cal.id, provider="google", external_id=f"bench-ch-{i}",
+                resource_id=f"res-{i}", secret_hash=hash_secret(token),
+                expires_at=now + timedelta(days=7), now=now,
+            )  # fmt: skip
+    return token
+
+
+async def _start_peer(count: int) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.google_peer", str(count),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    peer: dict[str, Any] = json.loads(await proc.stdout.readline())
+    return proc, peer
+
+
+async def _measure(
+    name: str, url: str, headers: dict[str, str], number: int, spread: int
+) -> tuple[str, float, float, float, int, float]:
+    await load(url, WARMUP, CONCURRENCY, headers, number, spread)
+    cpu = time.process_time()
+    result = await load(url, REQUESTS, CONCURRENCY, headers, number + WARMUP, spread)
+    cpu_us = (time.process_time() - cpu) / REQUESTS * 1e6  # this process, all its threads
+    latencies = [float(x) for x in result["latencies"]]  # type: ignore[attr-defined]
+    return (*_row(name, REQUESTS, float(result["elapsed"]), latencies, int(result["errors"])), cpu_us)  # type: ignore[arg-type]
 
 
 async def main() -> None:
     configure_logging("json", "warning")  # as `calsync run` does with CALSYNC_LOG_LEVEL=warning
+    logging.getLogger("google.oauth2.credentials").setLevel(logging.ERROR)  # the emulator grants no scopes
+    peer_proc, peer = await _start_peer(SPREAD)
     with tempfile.TemporaryDirectory() as tmp:
         db_url = _database_url(Path(tmp))
         await asyncio.to_thread(upgrade, db_url)
@@ -108,6 +139,7 @@ async def main() -> None:
         settings = Settings(
             listen_port=port, public_url=f"http://127.0.0.1:{port}", database_url=db_url,
             secret_keys=(Fernet.generate_key().decode(),), log_level="warning",
+            google_api_url=peer["api_url"], google_token_url=peer["token_url"],
         )  # fmt: skip
         app = create_app(settings)
         app[SYNC].settings = replace(app[SYNC].settings, loops=False)
@@ -124,33 +156,47 @@ async def main() -> None:
         await bare_runner.setup()
         await web.TCPSite(bare_runner, "127.0.0.1", bare_port).start()
         try:
-            channel_id, resource_id, token = await _seed(app)
+            token = await _seed(app, peer)
             headers = {
-                "X-Goog-Channel-ID": channel_id,
+                "X-Goog-Channel-ID": "bench-ch-{c}",
                 "X-Goog-Message-Number": "{n}",
-                "X-Goog-Resource-ID": resource_id,
+                "X-Goog-Resource-ID": "res-{c}",
                 "X-Goog-Resource-State": "exists",
                 "X-Goog-Resource-URI": "https://www.googleapis.com/calendar/v3/calendars/b/events",
                 "X-Goog-Channel-Token": token,
             }
+            plan = [
+                ("bare aiohttp handler", bare_port, 1),
+                ("webhook, 1 calendar", port, 1),
+                (f"webhook, {SPREAD} calendars", port, SPREAD),
+            ]
             rows = []
-            number = 1
-            for name, target in (("bare aiohttp handler", bare_port), ("POST /webhooks/google", port)):
+            for i, (name, target, spread) in enumerate(plan):
                 url = f"http://127.0.0.1:{target}/webhooks/google"
-                await load(url, WARMUP, CONCURRENCY, headers, number)
-                number += WARMUP
-                result = await load(url, REQUESTS, CONCURRENCY, headers, number)
-                number += REQUESTS
-                latencies = [float(x) for x in result["latencies"]]  # type: ignore[attr-defined]
-                rows.append(_row(name, REQUESTS, float(result["elapsed"]), latencies, int(result["errors"])))  # type: ignore[arg-type]
+                rows.append(await _measure(name, url, headers, 1 + i * (WARMUP + REQUESTS), spread))
+            consumer = app[SYNC].consumer
+            passes = consumer.stats.passes if consumer is not None else 0
         finally:
             await runner.cleanup()
             await bare_runner.cleanup()
+            assert peer_proc.stdin is not None
+            peer_proc.stdin.close()
+            await peer_proc.wait()
     print(
-        f"{REQUESTS} requests, {CONCURRENCY} concurrent from a separate load-generator process, "
+        f"{REQUESTS} requests per row, {CONCURRENCY} concurrent from a separate load-generator process, "
         f"loopback, {'PostgreSQL' if os.environ.get('BENCH_POSTGRES') == '1' else 'SQLite (WAL)'}"
     )
-    print(f"{'target':<24}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-200':>9}")
-    for name, rps, p50, p99, errors in rows:
-        print(f"{name:<24}{rps:>10.0f}{p50:>10.2f}{p99:>10.2f}{errors:>9}")
-    print(f"webhook / bare throughput: {rows[1][1] / rows[0][1]:.0%} (goal >= 60%)")
+    columns = (
+        ("req/s", 9),
+        ("p50 ms", 9),
+        ("p99 ms", 9),
+        ("non-200", 9),
+        ("server CPU us/req", 19),
+        ("of bare", 9),
+    )
+    print(f"{'target':<28}" + "".join(f"{title:>{width}}" for title, width in columns))
+    for name, rps, p50, p99, errors, cpu_us in rows:
+        share = f"{rps / rows[0][1]:.0%}"
+        print(f"{name:<28}{rps:>9.0f}{p50:>9.2f}{p99:>9.2f}{errors:>9}{cpu_us:>19.0f}{share:>9}")
+    print("goal: webhook >= 60% of bare")
+    print(f"sync passes against the emulator (another process) during the webhook rows: {passes}")

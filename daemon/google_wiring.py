@@ -8,6 +8,7 @@ from aiohttp import web
 
 from channels.google.adapter import GoogleAdapter
 from daemon.appkeys import CLOCK, DATABASE, METRICS, SETTINGS
+from daemon.sync_wiring import SYNC
 from handlers.adapters import ADAPTERS
 from handlers.webhooks.google_view import GoogleWebhook, add_google_webhook
 
@@ -35,4 +36,5 @@ def install(app: web.Application, limits: GoogleLimits | None = None) -> None:
             concurrency=lim.concurrency,
         )
     )
-    add_google_webhook(app, GoogleWebhook(app[DATABASE], clock, observer=app[METRICS]))
+    webhook = GoogleWebhook(app[DATABASE], clock, observer=app[METRICS], waiting=app[SYNC].waiting)
+    add_google_webhook(app, webhook)

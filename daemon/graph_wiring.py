@@ -64,7 +64,10 @@ def install(app: web.Application, limits: GraphLimits | None = None) -> None:
 
     lifecycle = GraphLifecycle(db, app[ADAPTERS], runtime.cipher, clock, manager)
     app[GRAPH_LIFECYCLE] = lifecycle
-    add_graph_webhook(app, GraphWebhook(db, clock, on_lifecycle=lifecycle.submit, observer=app[METRICS]))
+    webhook = GraphWebhook(
+        db, clock, on_lifecycle=lifecycle.submit, observer=app[METRICS], waiting=app[SYNC].waiting
+    )
+    add_graph_webhook(app, webhook)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         yield

@@ -138,13 +138,34 @@ class Metrics:
             registry=self.registry,
         )
         self._refreshers: list[Refresher] = []
+        # Label children of the per-request metrics; label values are bounded (routes, outcomes).
+        self._http_children: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._notification_children: dict[tuple[str, str], Counter] = {}
+
+    def http_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One served request (called for every request: children are looked up once)."""
+        key = (route, method, status // 100)
+        children = self._http_children.get(key)
+        if children is None:
+            children = (
+                self.http_requests.labels(route, method, f"{status // 100}xx"),
+                self.http_duration.labels(route),
+            )
+            self._http_children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
     # -- calsync.observe.Observer: what handlers and the bus report ---------------------------
     def notification(self, provider: str, outcome: str) -> None:
-        if outcome == "accepted":
-            self.notifications_received.labels(provider).inc()
-        else:
-            self.notifications_rejected.labels(provider, outcome).inc()
+        counter = self._notification_children.get((provider, outcome))
+        if counter is None:
+            counter = (
+                self.notifications_received.labels(provider)
+                if outcome == "accepted"
+                else self.notifications_rejected.labels(provider, outcome)
+            )
+            self._notification_children[(provider, outcome)] = counter
+        counter.inc()
 
     def sync_pass(self, provider: str, outcome: str, seconds: float, lag: float | None) -> None:
         self.sync_duration.labels(provider, outcome).observe(seconds)

@@ -30,6 +30,7 @@ from handlers.adapters import ADAPTERS, AdapterRegistry
 from handlers.channels import ChannelManager
 from handlers.renewal_scheduler import RenewalScheduler, SpreadPolicy
 from handlers.resync import ResyncScheduler
+from handlers.signals import WaitingCalendars
 from handlers.sync import CONSUMER_GROUP, SyncConsumer, SyncOptions
 
 log = structlog.get_logger("calsync.sync_wiring")
@@ -56,6 +57,7 @@ class SyncSettings:
 class SyncRuntime:
     settings: SyncSettings
     cipher: Cipher
+    waiting: WaitingCalendars  # shared by the webhooks and the sync consumer of this process
     consumer: SyncConsumer | None = None
     channels: ChannelManager | None = None
     resync: ResyncScheduler | None = None
@@ -75,8 +77,9 @@ def _setup_consumer(app: web.Application, bus: Bus) -> None:
     runtime = app[SYNC]
     db, clock, public_url = app[DATABASE], app[CLOCK], app[SETTINGS].public_url
     runtime.consumer = SyncConsumer(
-        db, app[ADAPTERS], runtime.cipher, clock, runtime.settings.sync, observer=app[METRICS]
-    )
+        db, app[ADAPTERS], runtime.cipher, clock, runtime.settings.sync, observer=app[METRICS],
+        waiting=runtime.waiting,
+    )  # fmt: skip
     runtime.channels = ChannelManager(
         db, app[ADAPTERS], runtime.cipher, clock,
         lambda provider: webhook_address(public_url, provider), runtime.settings.renewal,
@@ -122,7 +125,9 @@ def install(app: web.Application) -> None:
     from daemon.app import CONSUMERS  # the composition root imports us; import its key lazily
 
     app[ADAPTERS] = AdapterRegistry()
-    app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys))
+    # One process per SQLite file, so there this process sees every pass start (see WaitingCalendars).
+    waiting = WaitingCalendars(enabled=app[DATABASE].dialect == "sqlite")
+    app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys), waiting)
     app[CONSUMERS].append(_setup_consumer)
     app.cleanup_ctx.append(_loops)
     from daemon import channel_metrics, status_page  # both import the API package, which imports us

@@ -5,10 +5,12 @@ credentials; run ``adapter.sync`` from the stored cursor (full when there is non
 the signal asks); publish every event as a ``change.event`` envelope on
 ``calsync.changes`` through the outbox, page by page, then save the new cursor.
 
-Coalescing: a signal recorded before the start of the calendar's last successful
-sync is already covered and is skipped; syncs of one calendar start at most once per
-``min_interval`` (a burst waits briefly, so its later signals fall before the next
-start). Signals of one calendar share a partition, so passes never overlap.
+Coalescing: push notifications queue at most one waiting signal per calendar
+(``store/pending_sync.py``): a pass marks the calendar ``running`` before it asks the
+provider and a coalesced signal whose row is gone was covered by an earlier pass. Other
+signals recorded before the start of the calendar's last successful sync are skipped
+too. Syncs of one calendar start at most once per ``min_interval`` (a burst waits
+briefly). Signals of one calendar share a partition, so passes never overlap.
 
 Errors: a dead cursor -> clear it and sync in full (absence proves nothing, so no
 deletion is inferred); revoked consent -> account in error, channels stopped locally;
@@ -24,6 +26,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 import structlog
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.clock import Clock
 from calsync.crypto import Cipher
@@ -41,8 +44,8 @@ from calsync.observe import NULL_OBSERVER, Observer
 from channels.base import AccountCredentials, CalendarAdapter, CalendarRef, SyncWindow
 from channels.model import ExternalEvent, to_wire
 from handlers.adapters import AdapterRegistry
-from handlers.signals import SUPPORTED, CalendarChanged, parse_signal
-from store import accounts, calendars
+from handlers.signals import SUPPORTED, CalendarChanged, WaitingCalendars, parse_signal
+from store import accounts, calendars, pending_sync
 from store import channels as channel_store
 from store.changes import enqueue_new
 from store.db import Database
@@ -105,6 +108,20 @@ def sync_window(settings: dict[str, object], now: datetime, options: SyncOptions
     )
 
 
+def covered_by_last_pass(signal: CalendarChanged, last_synced_at: datetime | None) -> bool:
+    """A plain signal recorded before the last pass started is covered by that pass.
+
+    Coalesced push signals (``pending``) are decided by their ``pending_sync`` row instead,
+    and a full resync is never skipped.
+    """
+    return (
+        not signal.pending
+        and not signal.full
+        and last_synced_at is not None
+        and signal.occurred_at < last_synced_at
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     ref: CalendarRef
@@ -124,8 +141,10 @@ class SyncConsumer:
         clock: Clock,
         options: SyncOptions | None = None,
         observer: Observer = NULL_OBSERVER,
+        waiting: WaitingCalendars | None = None,
     ) -> None:
         self._db, self._adapters, self._cipher, self._clock = db, adapters, cipher, clock
+        self._waiting = waiting or WaitingCalendars(enabled=False)
         self.options = options or SyncOptions()
         self._observer = observer
         self.stats = SyncStats()
@@ -142,6 +161,15 @@ class SyncConsumer:
             wait = (target.last_synced_at - self._clock.now()).total_seconds() + self.options.min_interval
             if wait > 0:
                 await self._clock.sleep(wait)  # debounce a burst: its later signals will be skipped
+        calendar_id = target.ref.calendar_id
+        self._waiting.pass_starting(calendar_id)
+        async with self._db.session() as session:
+            # Committed before the provider is asked: a notification from now on queues a new signal.
+            was_pending = await pending_sync.mark_running(session, calendar_id, self._clock.now())
+        self._waiting.pass_starting(calendar_id)  # a webhook commit in between must not be trusted
+        if signal.pending and not was_pending:
+            self.stats.skipped += 1  # a pass that started after this signal was recorded covered it
+            return
         adapter = self._adapters.get(target.provider)
         started = self._clock.now()
         full = signal.full or target.cursor is None
@@ -150,9 +178,9 @@ class SyncConsumer:
             try:
                 await self._pass(adapter, target, None if full else target.cursor, started)
             except SyncTokenExpired:
-                log.info("sync_token_expired", calendar_id=target.ref.calendar_id)
+                log.info("sync_token_expired", calendar_id=calendar_id)
                 async with self._db.session() as session:
-                    await calendars.clear_cursor(session, target.ref.calendar_id, self._clock.now())
+                    await calendars.clear_cursor(session, calendar_id, self._clock.now())
                 await self._pass(adapter, target, None, started)
             outcome = "ok"
         except AuthorizationRevoked as err:
@@ -163,7 +191,7 @@ class SyncConsumer:
             self.stats.failures += 1
             async with self._db.session() as session:
                 await calendars.save_sync_result(
-                    session, target.ref.calendar_id, cursor=None, synced_at=None,
+                    session, calendar_id, cursor=None, synced_at=None,
                     error=str(err), now=self._clock.now(),
                 )  # fmt: skip
             if isinstance(err, TransientProviderError):
@@ -178,38 +206,45 @@ class SyncConsumer:
                 else None
             )
             self._observer.sync_pass(target.provider, outcome, (done - started).total_seconds(), lag)
+        # Done (or nothing more to do for this calendar); a failed pass stays running and is retried.
+        async with self._db.session() as session:
+            await pending_sync.finish(session, calendar_id)
 
     async def _load(self, signal: CalendarChanged) -> _Target | None:
         async with self._db.session() as session:
-            calendar = await calendars.get_calendar(session, signal.calendar_id)
-            if calendar is None or calendar.state != "active" or calendar.role not in ("push", "pull"):
-                log.info("sync_skipped_inactive", calendar_id=signal.calendar_id)
+            target = await self._target(session, signal)
+            if target is None:
+                self._waiting.pass_starting(signal.calendar_id)
+                await pending_sync.drop(session, signal.calendar_id)  # not synced: nothing can wait
                 return None
-            if (
-                not signal.full
-                and calendar.last_synced_at is not None
-                and signal.occurred_at < calendar.last_synced_at
-            ):
-                self.stats.skipped += 1
-                return None
-            account = await accounts.get_account(session, calendar.account_id)
-            if account is None or account.state != "active":
-                return None
-            try:
-                creds = accounts.credentials(account, self._cipher)
-            except SecretsError as err:
-                log.error("sync_credentials_unusable", calendar_id=calendar.id, error=str(err))
-                return None
-            profile = await get_profile(session, calendar.profile_id)
-            now = self._clock.now()
-            return _Target(
-                ref=CalendarRef(calendar.id, calendar.external_id, account.external_account or None),
-                provider=account.provider,
-                credentials=creds,
-                cursor=calendar.sync_cursor,
-                window=sync_window(dict(profile.settings or {}), now, self.options),
-                last_synced_at=calendar.last_synced_at,
-            )
+        if covered_by_last_pass(signal, target.last_synced_at):
+            self.stats.skipped += 1
+            return None
+        return target
+
+    async def _target(self, session: AsyncSession, signal: CalendarChanged) -> _Target | None:
+        calendar = await calendars.get_calendar(session, signal.calendar_id)
+        if calendar is None or calendar.state != "active" or calendar.role not in ("push", "pull"):
+            log.info("sync_skipped_inactive", calendar_id=signal.calendar_id)
+            return None
+        account = await accounts.get_account(session, calendar.account_id)
+        if account is None or account.state != "active":
+            return None
+        try:
+            creds = accounts.credentials(account, self._cipher)
+        except SecretsError as err:
+            log.error("sync_credentials_unusable", calendar_id=calendar.id, error=str(err))
+            return None
+        profile = await get_profile(session, calendar.profile_id)
+        now = self._clock.now()
+        return _Target(
+            ref=CalendarRef(calendar.id, calendar.external_id, account.external_account or None),
+            provider=account.provider,
+            credentials=creds,
+            cursor=calendar.sync_cursor,
+            window=sync_window(dict(profile.settings or {}), now, self.options),
+            last_synced_at=calendar.last_synced_at,
+        )
 
     async def _pass(
         self, adapter: CalendarAdapter, target: _Target, cursor: str | None, started: datetime

@@ -10,9 +10,10 @@ of the renewal overlap for a retiring channel).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
+from sqlalchemy import func, update
 from sqlmodel import col, or_, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -86,10 +87,12 @@ async def _require(session: AsyncSession, channel_id: str) -> Channel:
     return channel
 
 
-async def mark_notified(session: AsyncSession, channel_id: str, now: datetime) -> None:
-    channel = await _require(session, channel_id)
-    channel.last_notification_at = now
-    session.add(channel)
+async def mark_notified(session: AsyncSession, channel_ids: Collection[str], now: datetime) -> None:
+    """One UPDATE for the channels a webhook batch heard from (no read: the rows need not be loaded)."""
+    if channel_ids:
+        await session.exec(
+            update(Channel).where(col(Channel.id).in_(sorted(channel_ids))).values(last_notification_at=now)
+        )
 
 
 async def mark_renewed(

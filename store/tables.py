@@ -283,3 +283,19 @@ class ProcessedMessage(SQLModel, table=True):
     consumer: str = Field(primary_key=True, max_length=200)
     message_id: str = Field(primary_key=True, max_length=64)
     processed_at: datetime = _ts()
+
+
+class PendingSync(SQLModel, table=True):
+    """Push coalescing: at most one ``calendar.changed`` signal per calendar waits on the bus.
+
+    ``waiting``: a push signal is on its way, so further notifications for the calendar need
+    no signal of their own (the pass it triggers starts after them). ``running``: a pass has
+    started, so the next notification must queue a new signal. Deleted when the pass ends.
+    No foreign key: the row is transient and a deleted calendar's row is dropped by the
+    consumer (the calendar is gone -> the signal is skipped -> its row removed).
+    """
+
+    __tablename__ = "pending_sync"
+    calendar_id: str = Field(primary_key=True, max_length=64)
+    state: str = Field(max_length=16)  # waiting | running
+    updated_at: datetime = _ts()

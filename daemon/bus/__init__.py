@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from calsync.clock import Clock
 from calsync.observe import NULL_OBSERVER, Observer
 from daemon.bus.base import Bus, BusHealth, Handler, OutgoingRecord, Record, RetryPolicy, partition_for
@@ -14,6 +16,8 @@ from daemon.bus.kafka import KafkaBus, KafkaOptions
 from daemon.bus.relay import Backlog, OutboxRelay
 from daemon.config import Settings
 from store.db import Database
+
+SQLITE_IDLE_POLL_SECONDS: Final = 5.0
 
 __all__ = [
     "Backlog",
@@ -47,6 +51,14 @@ def create_bus(settings: Settings, db: Database, clock: Clock, observer: Observe
                 observer=observer,
             ),
         )
+    # Idle partitions poll the log only for records other processes appended. On SQLite there
+    # are none (one daemon per database file): every append wakes its partition directly, so
+    # the poll is a rare safety net instead of ~100 fetches a second competing with webhooks.
+    poll = SQLITE_IDLE_POLL_SECONDS if db.dialect == "sqlite" else EmbeddedOptions().poll_interval
     return EmbeddedBus(
-        db, clock, EmbeddedOptions(partitions=settings.kafka_partitions, retry=retry, observer=observer)
+        db,
+        clock,
+        EmbeddedOptions(
+            partitions=settings.kafka_partitions, poll_interval=poll, retry=retry, observer=observer
+        ),
     )

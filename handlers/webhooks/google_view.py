@@ -12,10 +12,9 @@ unread, not buffered). Outcomes:
   that calendar's credentials (Google lets only the creator stop a channel, and the resource
   id is the only owner hint we have). Otherwise it is logged once and left to expire;
 - token or resource mismatch -> 403; retired-and-stopped channel -> 200, no work;
-- ``sync`` -> channel marked live (200); ``exists``/``not_exists`` -> a ``calendar.changed``
-  signal recorded in the same transaction as ``mark_notified``; the signal's message id
-  comes from (channel id, message number), so Google's retries of one message collapse on
-  the outbox's unique ``message_id`` (already there -> nothing new -> 200).
+- ``sync`` -> channel marked live (200); ``exists``/``not_exists`` -> in the same transaction
+  as ``mark_notified``, a ``calendar.changed`` signal unless one is already waiting for that
+  calendar (``record_push``): a burst, or Google's retries of one message, queue one pass.
 
 Concurrent requests are recorded together in one transaction (group commit, see
 ``GoogleWebhook``); each is still answered only after its transaction committed.
@@ -30,14 +29,14 @@ from typing import Final
 
 import structlog
 from aiohttp import web
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from calsync.clock import Clock
-from calsync.envelope import TOPIC_SIGNALS, Envelope
 from calsync.observe import NULL_OBSERVER, Observer
 from channels.model import Provider
-from handlers.signals import calendar_changed, delivery_message_id
+from handlers.signals import WaitingCalendars, record_push
+from handlers.webhooks.channel_lookup import ChannelLookup, ChannelView
 from handlers.webhooks.google_push import (
     GoogleNotification,
     KnownChannel,
@@ -45,18 +44,16 @@ from handlers.webhooks.google_push import (
     Verdict,
     judge,
     parse_headers,
-    signal_id,
 )
 from store import channels as channel_store
-from store.changes import enqueue_new
 from store.db import Database
-from store.tables import Channel
 
 log = structlog.get_logger("calsync.webhooks.google")
 
 PATH: Final = "/webhooks/google"
 ORPHAN_HASH: Final = ""  # orphans we never owned: no token can ever match
-MAX_ORPHANS_PER_CALENDAR: Final = 20  # forged channel ids must not grow the table without bound
+MAX_ORPHANS_PER_CALENDAR: Final = 20
+_GATHER_TICKS: Final = 4  # forged channel ids must not grow the table without bound
 _PROVIDER: Final = Provider.GOOGLE.value
 _OUTCOMES: Final = {
     Verdict.CHANGED: "accepted",
@@ -76,10 +73,17 @@ class GoogleWebhook:
     """
 
     def __init__(
-        self, db: Database, clock: Clock, max_batch: int = 256, observer: Observer = NULL_OBSERVER
+        self,
+        db: Database,
+        clock: Clock,
+        max_batch: int = 256,
+        observer: Observer = NULL_OBSERVER,
+        waiting: WaitingCalendars | None = None,
     ) -> None:
         self._db, self._clock, self._max_batch = db, clock, max_batch
+        self._waiting = waiting or WaitingCalendars(enabled=False)
         self._observer = observer
+        self._channels = ChannelLookup(_PROVIDER, clock)
         self._logged_unknown: OrderedDict[str, None] = OrderedDict()  # log each unknown channel once
         self._queue: asyncio.Queue[tuple[GoogleNotification, asyncio.Future[Verdict]]] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
@@ -118,13 +122,18 @@ class GoogleWebhook:
     async def _write_loop(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # Let requests that arrived together reach the queue first (a loop tick each, while
+            # it still grows): a burst then costs one commit, not one for its first request
+            # and another for the rest. Ticks, not a timer: an idle server adds no latency.
+            for _ in range(_GATHER_TICKS):
+                queued = self._queue.qsize()
+                await asyncio.sleep(0)
+                if self._queue.qsize() == queued:
+                    break
             while len(batch) < self._max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
                 verdicts = await self._record_batch([n for n, _ in batch])
-            except IntegrityError:
-                # Another replica recorded one of these deliveries meanwhile: one by one.
-                verdicts = [await self._record_one(n) for n, _ in batch]
             except Exception as err:  # the requests answer 503; the writer lives on
                 for _, future in batch:
                     if not future.done():
@@ -134,22 +143,17 @@ class GoogleWebhook:
                 if not future.done():
                     future.set_result(verdict)
 
-    async def _record_one(self, n: GoogleNotification) -> Verdict:
-        try:
-            return (await self._record_batch([n]))[0]
-        except IntegrityError:
-            return Verdict.CHANGED  # Google retried a message we had recorded already
-
     async def _record_batch(self, batch: list[GoogleNotification]) -> list[Verdict]:
         now = self._clock.now()
+        epoch = self._waiting.epoch
         verdicts: list[Verdict] = []
+        changed: set[str] = set()
         async with self._db.session() as session:
-            rows: dict[str, Channel | None] = {}
-            signals: list[Envelope] = []
+            rows: dict[str, ChannelView | None] = {}
             notified: set[str] = set()
             for n in batch:
                 if n.channel_id not in rows:
-                    rows[n.channel_id] = await channel_store.find_channel(session, _PROVIDER, n.channel_id)
+                    rows[n.channel_id] = await self._channels.find(session, n.channel_id)
                 row = rows[n.channel_id]
                 if row is not None and row.token_hash == ORPHAN_HASH:
                     verdicts.append(Verdict.UNKNOWN_CHANNEL)  # already scheduled for a stop
@@ -164,24 +168,15 @@ class GoogleWebhook:
                 if verdict is Verdict.UNKNOWN_CHANNEL and n.resource_state != "sync":
                     await self._schedule_stop(session, n)
                     rows.pop(n.channel_id, None)  # re-read: it may be an orphan row now
+                    self._channels.forget(n.channel_id)
                 elif row is not None and verdict in (Verdict.CHANNEL_LIVE, Verdict.CHANGED):
                     notified.add(row.id)
                     if verdict is Verdict.CHANGED:
-                        signals.append(
-                            calendar_changed(
-                                row.calendar_id,
-                                _PROVIDER,
-                                "push",
-                                now,
-                                message_id=delivery_message_id(signal_id(n)),
-                            )
-                        )
-            for channel_id in notified:
-                await channel_store.mark_notified(session, channel_id, now)
-            # One signal per calendar per batch is enough ("look again"); Google's retries of a
-            # message we recorded already collapse on the message id.
-            latest = {signal.key: signal for signal in signals}
-            await enqueue_new(session, TOPIC_SIGNALS, list(latest.values()), now)
+                        changed.add(row.calendar_id)
+            await self._channels.mark_notified(session, notified, now)
+            # "Look again" needs one waiting signal per calendar, however many notifications.
+            await record_push(session, _PROVIDER, self._waiting.unknown(changed), now)
+        self._waiting.learned(changed, epoch)
         return verdicts
 
     async def _schedule_stop(self, session: AsyncSession, n: GoogleNotification) -> None:

@@ -8,9 +8,9 @@ calls Graph. Outcomes:
 - wrong content type -> 415; oversized body -> 413; not a notification batch -> 400.
 - a batch -> each item judged alone (clientState in constant time against its subscription's
   stored hash); unknown, stopped and forged items are dropped and logged, the valid ones kept:
-  one ``calendar.changed`` signal per calendar per batch, recorded with ``mark_notified`` in one
-  transaction. Its message id is derived from the batch's accepted deliveries, so Graph's retry of
-  the same batch collapses on the outbox's unique ``message_id``. 202 either way.
+  with ``mark_notified``, in one transaction, a ``calendar.changed`` signal for each calendar
+  that has none waiting (``record_push``), so bursts and Graph's retries of a batch queue one
+  pass per calendar. 202 either way.
 - storage failure -> 503, so Graph retries (MS-WH: "return 5xx if not persisted").
 
 Lifecycle items (MS-LIFE): ``missed`` -> a full-resync signal; ``subscriptionRemoved`` -> the
@@ -23,8 +23,6 @@ in the background (the renewal loop's PATCH reauthorizes too, so a lost task cos
 from __future__ import annotations
 
 import hashlib
-import json
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeVar
@@ -37,7 +35,8 @@ from calsync.clock import Clock
 from calsync.envelope import TOPIC_SIGNALS
 from calsync.observe import NULL_OBSERVER, Observer
 from channels.model import Provider
-from handlers.signals import calendar_changed
+from handlers.signals import WaitingCalendars, calendar_changed, record_push
+from handlers.webhooks.channel_lookup import ChannelLookup, ChannelView
 from handlers.webhooks.graph_notifications import (
     ChangeItem,
     ItemVerdict,
@@ -52,7 +51,6 @@ from handlers.webhooks.graph_notifications import (
 from store import channels as channel_store
 from store.db import Database
 from store.outbox import enqueue
-from store.tables import Channel
 
 log = structlog.get_logger("calsync.webhooks.graph")
 
@@ -101,29 +99,6 @@ async def _read_body(request: web.Request) -> bytes | web.Response:
     return body
 
 
-def _etags(body: bytes) -> list[str | None]:
-    """``resourceData.@odata.etag`` of each item, aligned with ``parse_change_batch``'s output."""
-    try:
-        values = json.loads(body).get("value", [])
-    except (ValueError, AttributeError):
-        return []
-    out: list[str | None] = []
-    for raw in values if isinstance(values, list) else []:
-        data = raw.get("resourceData") if isinstance(raw, dict) else None
-        etag = data.get("@odata.etag") if isinstance(data, dict) else None
-        out.append(etag if isinstance(etag, str) else None)
-    return out
-
-
-def delivery_identity(item: ChangeItem, etag: str | None) -> str:
-    """What makes one delivered change distinct. Without an etag two real changes of one event
-    would look alike, so such an item gets a unique identity (a spare signal is harmless; a
-    swallowed one would lose a change)."""
-    if not etag:
-        return uuid.uuid4().hex
-    return "|".join((item.subscription_id, item.resource, item.change_type, etag))
-
-
 def batch_message_id(kind: str, calendar_id: str, deliveries: Sequence[str]) -> str:
     """One id per (calendar, set of deliveries): a redelivered batch maps to the same signal."""
     raw = "\n".join([kind, calendar_id, *sorted(deliveries)])
@@ -140,24 +115,27 @@ class GraphWebhook:
         clock: Clock,
         on_lifecycle: LifecycleSink | None = None,
         observer: Observer = NULL_OBSERVER,
+        waiting: WaitingCalendars | None = None,
     ) -> None:
         self._db, self._clock = db, clock
+        self._waiting = waiting or WaitingCalendars(enabled=False)
         self.on_lifecycle = on_lifecycle
         self._observer = observer
+        self._channels = ChannelLookup(_PROVIDER, clock)
 
-    async def _known(self, sub_ids: set[str]) -> dict[str, Channel]:
-        out: dict[str, Channel] = {}
+    async def _known(self, sub_ids: set[str]) -> dict[str, ChannelView]:
+        out: dict[str, ChannelView] = {}
         async with self._db.session() as session:
-            for sub_id in sub_ids:
-                row = await channel_store.find_channel(session, _PROVIDER, sub_id)
+            for sub_id in sorted(sub_ids):
+                row = await self._channels.find(session, sub_id)
                 if row is not None:
                     out[sub_id] = row
         return out
 
     def _judge(
-        self, items: Sequence[ChangeItem | LifecycleItem | None], rows: dict[str, Channel]
-    ) -> list[tuple[int, ChangeItem | LifecycleItem, Channel]]:
-        accepted: list[tuple[int, ChangeItem | LifecycleItem, Channel]] = []
+        self, items: Sequence[ChangeItem | LifecycleItem | None], rows: dict[str, ChannelView]
+    ) -> list[tuple[int, ChangeItem | LifecycleItem, ChannelView]]:
+        accepted: list[tuple[int, ChangeItem | LifecycleItem, ChannelView]] = []
         for index, item in enumerate(items):
             row = rows.get(item.subscription_id) if item is not None else None
             known = (
@@ -174,9 +152,7 @@ class GraphWebhook:
                 log.warning("graph_notification_dropped", verdict=verdict.value, subscription_id=sub)
         return accepted
 
-    async def _batch(
-        self, request: web.Request, parse: Callable[[bytes], list[T]]
-    ) -> tuple[bytes, list[T]] | web.Response:
+    async def _batch(self, request: web.Request, parse: Callable[[bytes], list[T]]) -> list[T] | web.Response:
         """Both endpoints open alike: a validation request is answered, else the body is read and parsed."""
         validation = _validation_response(request)
         if validation is not None:
@@ -185,44 +161,32 @@ class GraphWebhook:
         if isinstance(body, web.Response):
             return body
         try:
-            return body, parse(body)
+            return parse(body)
         except MalformedBatch as err:
             self._observer.notification("microsoft", "malformed")
             return web.Response(status=400, text=str(err))
 
     async def notifications(self, request: web.Request) -> web.Response:
-        batch = await self._batch(request, parse_change_batch)
-        if isinstance(batch, web.Response):
-            return batch
-        body, items = batch
+        items = await self._batch(request, parse_change_batch)
+        if isinstance(items, web.Response):
+            return items
         try:
             rows = await self._known({i.subscription_id for i in items if i is not None})
-            per_calendar: dict[str, tuple[Channel, list[str]]] = {}
-            etags = _etags(body)
-            for index, item, row in self._judge(items, rows):
-                assert isinstance(item, ChangeItem)
-                delivery = delivery_identity(item, etags[index] if index < len(etags) else None)
-                per_calendar.setdefault(row.calendar_id, (row, []))[1].append(delivery)
-            await self._record(
-                [
-                    (row, "push", False, batch_message_id("push", cal, d))
-                    for cal, (row, d) in per_calendar.items()
-                ]
-            )
+            changed = {row.id: row for _, _, row in self._judge(items, rows)}
+            await self._record(push=list(changed.values()))
         except SQLAlchemyError as err:
             log.error("graph_webhook_store_failed", error=type(err).__name__)
             return web.Response(status=503)  # not persisted: Graph retries
         return web.Response(status=202)
 
     async def lifecycle(self, request: web.Request) -> web.Response:
-        batch = await self._batch(request, parse_lifecycle_batch)
-        if isinstance(batch, web.Response):
-            return batch
-        _, items = batch
+        items = await self._batch(request, parse_lifecycle_batch)
+        if isinstance(items, web.Response):
+            return items
         work: list[LifecycleWork] = []
         try:
             rows = await self._known({i.subscription_id for i in items if i is not None})
-            signals: list[tuple[Channel, str, bool, str]] = []
+            signals: list[tuple[ChannelView, str, bool, str]] = []
             for _, item, row in self._judge(items, rows):
                 assert isinstance(item, LifecycleItem)
                 log.info("graph_lifecycle", lifecycle_event=item.lifecycle_event, channel_id=row.id)
@@ -232,7 +196,9 @@ class GraphWebhook:
                     signals.append((row, reason, True, mid))
                 if item.lifecycle_event != "missed":
                     work.append(LifecycleWork(item.lifecycle_event, row.id, row.calendar_id))
-            await self._record(signals, stop=[w.channel_id for w in work if w.event == "subscriptionRemoved"])
+            await self._record(
+                signals=signals, stop=[w.channel_id for w in work if w.event == "subscriptionRemoved"]
+            )
         except SQLAlchemyError as err:
             log.error("graph_lifecycle_store_failed", error=type(err).__name__)
             return web.Response(status=503)
@@ -241,32 +207,47 @@ class GraphWebhook:
                 self.on_lifecycle(job)
         return web.Response(status=202)
 
-    async def _record(self, signals: list[tuple[Channel, str, bool, str]], stop: Sequence[str] = ()) -> None:
-        """All signals in one transaction; if one was recorded before (a retry), each on its own."""
-        if not signals and not stop:
+    async def _record(
+        self,
+        push: Sequence[ChannelView] = (),
+        signals: Sequence[tuple[ChannelView, str, bool, str]] = (),
+        stop: Sequence[str] = (),
+    ) -> None:
+        """All in one transaction; if a lifecycle signal was recorded before (a retry), each alone."""
+        if not push and not signals and not stop:
             return
         try:
-            await self._write(signals, stop)
+            await self._write(push, signals, stop)
         except IntegrityError:
             for signal in signals:
                 try:
-                    await self._write([signal], stop)
+                    await self._write((), [signal], stop)
                 except IntegrityError:
                     continue  # this delivery was recorded already
 
-    async def _write(self, signals: list[tuple[Channel, str, bool, str]], stop: Sequence[str]) -> None:
+    async def _write(
+        self,
+        push: Sequence[ChannelView],
+        signals: Sequence[tuple[ChannelView, str, bool, str]],
+        stop: Sequence[str],
+    ) -> None:
         now = self._clock.now()
+        epoch = self._waiting.epoch
+        pushed = {row.calendar_id for row in push}
         async with self._db.session() as session:
             for channel_id in stop:
                 await channel_store.mark_stopped(session, channel_id, now)
+            notified = {row.id for row in push} | {row.id for row, *_ in signals}
+            await self._channels.mark_notified(session, notified - set(stop), now)
+            # Change notifications only say "look again": one waiting signal per calendar.
+            await record_push(session, _PROVIDER, self._waiting.unknown(pushed), now)
             for row, reason, full, message_id in signals:
-                if row.id not in stop:
-                    await channel_store.mark_notified(session, row.id, now)
                 envelope = calendar_changed(
                     row.calendar_id, _PROVIDER, reason, now, message_id=message_id, full=full
                 )
                 enqueue(session, TOPIC_SIGNALS, envelope, now)
             await session.flush()  # surface a duplicate message id here, inside the transaction
+        self._waiting.learned(pushed, epoch)
 
 
 WEBHOOK = web.AppKey("graph_webhook", GraphWebhook)

@@ -13,6 +13,7 @@ from sqlmodel import select
 from calsync.clock import FakeClock
 from calsync.envelope import decode
 from handlers.webhooks.graph_view import GraphWebhook, LifecycleWork, add_graph_webhook
+from store import pending_sync
 from store.db import Database
 from store.tables import Channel, OutboxMessage
 from tests.graph.seed import seed_calendar, seed_channel
@@ -61,7 +62,7 @@ async def test_validation_handshake(setup: Any) -> None:
     assert resp.status == 400 and "<script>" not in await resp.text()
 
 
-async def test_mixed_batch_keeps_valid_items_and_dedupes_retries(setup: Any, database: Database) -> None:
+async def test_mixed_batch_keeps_valid_items_and_coalesces_retries(setup: Any, database: Database) -> None:
     client, _, cal, channel = setup
     batch = {
         "value": [change(), change(state="forged"), change(sub="unknown"), {"junk": 1}, change(etag='W/"2"')]
@@ -69,10 +70,16 @@ async def test_mixed_batch_keeps_valid_items_and_dedupes_retries(setup: Any, dat
     resp = await client.post("/webhooks/graph", json=batch)
     assert resp.status == 202
     got = await signals(database)
-    assert got == [{"calendar_id": cal, "provider": "microsoft", "reason": "push", "full": False}]
+    assert got == [
+        {"calendar_id": cal, "provider": "microsoft", "reason": "push", "full": False, "pending": True}
+    ]
     resp = await client.post("/webhooks/graph", json=batch)  # Graph retried the same batch
     assert resp.status == 202 and len(await signals(database)) == 1
-    await client.post("/webhooks/graph", json={"value": [change(etag='W/"3"')]})  # a new change
+    await client.post("/webhooks/graph", json={"value": [change(etag='W/"3"')]})  # a new change...
+    assert len(await signals(database)) == 1  # ...rides on the signal still waiting for its pass
+    async with database.session() as s:
+        assert await pending_sync.mark_running(s, cal, FakeClock().now())  # the consumer starts that pass
+    await client.post("/webhooks/graph", json={"value": [change(etag='W/"4"')]})  # a change during it
     assert len(await signals(database)) == 2
     async with database.session() as s:
         row = await s.get(Channel, channel)

@@ -24,6 +24,7 @@ ALL_TABLES = {
     "event_link", "busy_block", "outbox", "sent_notification", "bus_record", "bus_offset",
     "appointment_occurrence",
     "processed_message",
+    "pending_sync",
 }  # fmt: skip
 
 
