@@ -38,7 +38,10 @@ _APPEND_TRIES = 5  # offset races between processes end in a unique violation; t
 class EmbeddedOptions:
     partitions: int = 8
     lease_seconds: float = 10.0
+    # How often the log's partition heads are read for records other processes appended
+    # (replicas sharing PostgreSQL); a head that moved wakes that partition's workers.
     poll_interval: float = 0.5
+    idle_fetch_interval: float = 30.0  # a worker's own fetch when nothing woke it: a safety net
     fetch_batch: int = 100
     purge_interval: float = 60.0
     purge_batch: int = 10_000
@@ -57,6 +60,7 @@ class EmbeddedBus:
         self._pulses: dict[str, TopicPulses] = {}
         self._append_lock = asyncio.Lock()
         self._purger: asyncio.Task[None] | None = None
+        self._watchers: list[asyncio.Task[None]] = []
         self._started = False
 
     def subscribe(self, topic: str, group: str, handler: Handler) -> None:
@@ -82,8 +86,9 @@ class EmbeddedBus:
         self._started = True
         o = self._opts
         config = MemberConfig(
-            o.partitions, o.lease_seconds, o.poll_interval, o.fetch_batch, o.retry, o.observer
-        )
+            o.partitions, o.lease_seconds, o.poll_interval, o.fetch_batch, o.retry, o.observer,
+            idle_wait=o.idle_fetch_interval,
+        )  # fmt: skip
         for topic, group, handler in self._subs:
             member = GroupMember(
                 self._db, self._clock, config, self.member_id, topic, group, handler,
@@ -92,6 +97,10 @@ class EmbeddedBus:
             await member.start()
             self._members.append(member)
         self._purger = asyncio.create_task(self._purge_loop(), name="bus-purge")
+        self._watchers = [
+            asyncio.create_task(self._watch_heads(topic), name=f"bus-heads:{topic}")
+            for topic in sorted({topic for topic, _, _ in self._subs})
+        ]
 
     async def publish(
         self, topic: str, key: str, value: bytes, headers: Mapping[str, str] | None = None
@@ -144,11 +153,33 @@ class EmbeddedBus:
         self._members.clear()
 
     async def _stop_purger(self) -> None:
-        if self._purger is not None:
-            self._purger.cancel()
+        tasks = [t for t in (self._purger, *self._watchers) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
-                await self._purger
-            self._purger = None
+                await task
+        self._purger, self._watchers = None, []
+
+    async def _watch_heads(self, topic: str) -> None:
+        """Wake the partitions whose log grew behind this process's back (another replica's append).
+
+        One query per topic and interval, instead of every idle worker of every group fetching.
+        Its first reading wakes every partition, in case something arrived before it started.
+        """
+        seen: dict[int, int | None] | None = None
+        while True:
+            try:
+                async with self._db.session() as s:
+                    now = await q.heads(s, topic, self._opts.partitions)
+            except (SQLAlchemyError, OSError) as err:
+                log.debug("bus.heads_failed", topic=topic, error=describe_error(err))
+            else:
+                for partition, head in now.items():
+                    if seen is None or seen.get(partition) != head:
+                        self._pulse(topic).fire(partition)
+                seen = now
+            await asyncio.sleep(self._opts.poll_interval)
 
     async def health(self) -> BusHealth:
         try:

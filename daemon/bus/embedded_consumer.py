@@ -41,6 +41,7 @@ class MemberConfig:
     fetch_batch: int
     retry: RetryPolicy
     observer: Observer = NULL_OBSERVER
+    idle_wait: float = 30.0  # without a wake-up (local append or a moved head), fetch anyway this often
 
 
 def fair_share(partitions: int, members: list[str], me: str) -> int:
@@ -207,7 +208,7 @@ class _PartitionWorker:
             seen = pulse.generation
             records = await m.db_retry("fetch", self._fetch)
             if not records:
-                await pulse.wait(seen, cfg.poll_interval)
+                await pulse.wait(seen, cfg.idle_wait)
                 continue
             for record in records:
                 if self.stop_requested:

@@ -104,6 +104,20 @@ async def fetch(
     ]
 
 
+async def heads(session: AsyncSession, topic: str, partitions: int) -> dict[int, int | None]:
+    """The last offset of every partition of a topic (None: empty), in one round trip.
+
+    One scalar subquery per partition, so each is a single probe of the primary key index
+    rather than a scan of the topic's retained records.
+    """
+    probes = [
+        select(func.max(_REC.c.offset)).where(_REC.c.topic == topic, _REC.c.partition == p).scalar_subquery()
+        for p in range(partitions)
+    ]
+    row = (await _execute(session, select(*probes))).one()
+    return {p: None if top is None else int(top) for p, top in enumerate(row)}
+
+
 async def ensure_positions(session: AsyncSession, group: str, topic: str, partitions: int) -> None:
     """Create the group's position rows (offset 0, unowned) for partitions that have none."""
     rows = [{"group": group, "topic": topic, "partition": p, "next_offset": 0} for p in range(partitions)]
