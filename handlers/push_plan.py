@@ -9,7 +9,9 @@ push worker's whole idempotency story (a redelivered message plans an empty list
 Rules, in order:
 - Cancelled appointment: delete its series/single event wherever it is still linked.
 - Other calendars (the push calendar changed): delete there, but only while the
-  appointment is still in the future; history stays where it was written.
+  appointment is still in the future; history stays where it was written. These deletes
+  come after the push calendar's writes, so our event is never missing from every calendar
+  at once (the reconciler's look for a moved event relies on it).
 - Push calendar: create once (idempotency key ``"{appointment}:{calendar}"``); update
   when the version moved past ``written_version`` — unless only occurrences changed
   since, then just advance the link; then one instance write per override that the
@@ -138,10 +140,14 @@ def blocked(p: PushInput) -> bool:
 
 def plan(p: PushInput) -> list[Action]:
     """The writes that bring the provider to ``p``'s state; empty when it is there already."""
-    actions = _deletes_elsewhere(p)
+    deletes = _deletes_elsewhere(p)
     if p.cancelled or p.push_calendar_id is None:
-        return actions
-    calendar = p.push_calendar_id
+        return deletes
+    return _push_calendar_writes(p, p.push_calendar_id) + deletes
+
+
+def _push_calendar_writes(p: PushInput, calendar: str) -> list[Action]:
+    actions: list[Action] = []
     links = {link.instance_key: link for link in p.links if link.calendar_id == calendar}
     master = links.get("")
     restoring = p.reason in RESTORE_REASONS

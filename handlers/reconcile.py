@@ -10,6 +10,13 @@ with a direct GET between two transactions: 404/410 confirms the deletion; a liv
 reconciled as such; revoked consent or a permanent error marks the link ``unknown`` and
 cancels nothing (never infer deletion from provider errors); transient errors re-raise so
 the bus retries in place.
+
+A Google ``cancelled`` entry of one of our events, while other profiles' push calendars
+could have received it by ``events.move``, is looked for there the same way
+(``reconcile_lookup.ProviderLook.elsewhere``): found live with our marker, that event is
+reconciled instead, in the tombstone's own transaction (a reassignment or a revert, never a
+cancellation); only an event gone from everywhere is cancelled. Nothing is deferred: the
+look runs before the dedupe row commits, so a crash or redelivery simply looks again.
 """
 
 from __future__ import annotations
@@ -22,21 +29,14 @@ import structlog
 from calsync.clock import Clock
 from calsync.crypto import Cipher
 from calsync.envelope import decode
-from calsync.errors import (
-    AuthorizationRevoked,
-    PermanentProviderError,
-    ProviderError,
-    SecretsError,
-    TransientProviderError,
-)
-from channels.base import CalendarRef
+from calsync.errors import TransientProviderError
 from channels.model import ExternalEvent, from_wire
 from handlers.adapters import AdapterRegistry
 from handlers.reconcile_apply import Applier
 from handlers.reconcile_facts import load_facts
-from handlers.reconcile_rules import Decision, Ignore, MarkLink, Verify, decide
+from handlers.reconcile_lookup import ProviderLook
+from handlers.reconcile_rules import Decision, Ignore, LookElsewhere, MarkLink, Verify, decide
 from handlers.sync import CHANGE_TYPE, CHANGE_VERSION
-from store import accounts, calendars
 from store.db import Database
 from store.dedupe import first_time
 
@@ -46,13 +46,21 @@ CONSUMER_GROUP: Final = "calsync-reconcile"
 SUPPORTED: Final = {CHANGE_TYPE: frozenset({CHANGE_VERSION})}
 
 
-class _NeedsVerification(Exception):
-    """Raised inside the transaction to roll it back (dedupe row included) before the GET."""
+_MAX_PASSES: Final = 3  # a look, a second look at what it found, then the decision
+
+
+class _NeedsLook(Exception):
+    """Raised inside the transaction to roll it back (dedupe row included) before a provider GET."""
+
+    def __init__(self, decision: Verify | LookElsewhere) -> None:
+        super().__init__(type(decision).__name__)
+        self.decision = decision
 
 
 class ReconcileConsumer:
     def __init__(self, db: Database, adapters: AdapterRegistry, cipher: Cipher, clock: Clock) -> None:
-        self._db, self._adapters, self._cipher, self._clock = db, adapters, cipher, clock
+        self._db, self._clock = db, clock
+        self._look = ProviderLook(db, adapters, cipher)
         self.decisions: Counter[str] = Counter()  # decision kind -> count, for tests and metrics
 
     async def handle(self, value: bytes) -> None:
@@ -63,12 +71,18 @@ class ReconcileConsumer:
     async def reconcile(self, message_id: str, event: ExternalEvent) -> None:
         gone: bool | None = None
         unverifiable = False
-        for _ in range(2):
+        for _ in range(_MAX_PASSES):
             try:
                 await self._once(message_id, event, gone, unverifiable)
                 return
-            except _NeedsVerification:
-                outcome = await self._verify(event)
+            except _NeedsLook as need:
+                if isinstance(need.decision, LookElsewhere):
+                    found = await self._look.elsewhere(event, need.decision)
+                    self.decisions["LookElsewhere"] += 1
+                    # Found live (moved, or back at the source): reconcile that event instead.
+                    event, gone = (found, None) if found is not None else (event, True)
+                    continue
+                outcome = await self._look.verify(event)
                 if isinstance(outcome, ExternalEvent):
                     event, gone = outcome, outcome.is_tombstone or None
                 elif outcome is None:
@@ -93,8 +107,8 @@ class ReconcileConsumer:
             if unverifiable:
                 # The provider could not say whether our event is gone: keep everything, flag the link.
                 decision = MarkLink(facts.link.id, "unknown") if facts.link else Ignore("unverifiable")
-            if isinstance(decision, Verify):
-                raise _NeedsVerification
+            if isinstance(decision, Verify | LookElsewhere):
+                raise _NeedsLook(decision)
             self._record(event, decision)
             await Applier(session, now).apply(decision, facts)
 
@@ -108,21 +122,3 @@ class ReconcileConsumer:
         if isinstance(decision, MarkLink) and decision.state == "unknown":
             # Alert-worthy: one of our events may be gone, but we could not confirm it.
             log.warning("event_link_unknown", calendar_id=event.calendar_id, event_id=event.event_id)
-
-    async def _verify(self, event: ExternalEvent) -> ExternalEvent | bool | None:
-        """Direct GET: True = gone (404/410), the live event, or None when we cannot tell."""
-        async with self._db.session() as session:
-            calendar = await calendars.get_calendar(session, event.calendar_id)
-            account = await accounts.get_account(session, calendar.account_id) if calendar else None
-        if calendar is None or account is None or account.state != "active":
-            return None
-        try:
-            credentials = accounts.credentials(account, self._cipher)
-            ref = CalendarRef(calendar.id, calendar.external_id, account.external_account or None)
-            current = await self._adapters.get(account.provider).get_event(credentials, ref, event.event_id)
-        except TransientProviderError:
-            raise  # the bus retries in place; nothing was decided
-        except (AuthorizationRevoked, PermanentProviderError, SecretsError, ProviderError) as err:
-            log.warning("deletion_unverifiable", calendar_id=event.calendar_id, error=type(err).__name__)
-            return None
-        return True if current is None else current

@@ -155,8 +155,14 @@ class Applier:
                 await self._exdate(facts, exception)
             case MarkLink(link_id=_, state=state):
                 await self._mark_link(facts, state)
-            case RequestPush(appointment_id=appointment_id, reason=reason):
+            case RequestPush(appointment_id=appointment_id, reason=reason, stray=stray):
                 appt = await self._appt(appointment_id)
+                if stray is not None:
+                    # Linked, so the push worker deletes it once ours is back in the push calendar.
+                    await event_links.record_written(
+                        s, appointment_id=appt.id, calendar_id=stray.calendar_id, instance_key="",
+                        external_event_id=stray.event_id, etag=stray.etag, version=appt.version, now=now,
+                    )  # fmt: skip
                 data = {"id": appt.id, "reason": reason, "version": appt.version}
                 self._emit(appt.id, PUSH_REQUESTED, data)
             case CancelAppointment(appointment_id=appointment_id):
@@ -210,10 +216,13 @@ class Applier:
         envelope = Envelope(uuid.uuid4().hex, kind, ENVELOPE_VERSION, appointment_id, self._now, data)
         enqueue(self._s, TOPIC_APPOINTMENTS, envelope, self._now)
 
-    async def _notify(self, appt: Appointment) -> None:
-        """Pending rows for this version: e-mail if there is a client address, webhook if configured."""
+    async def _notify(self, appt: Appointment, *, client: bool = True) -> None:
+        """Pending rows for this version: e-mail if there is a client address, webhook if configured.
+
+        ``client=False``: only the host is told (a reassignment changes nothing the client booked).
+        """
         org = await self._s.get(Organization, appt.organization_id)
-        kinds = [notifications.EMAIL] if appt.client_email else []
+        kinds = [notifications.EMAIL] if client and appt.client_email else []
         if org is not None and org.webhook_url:
             kinds.append(notifications.HOST_WEBHOOK)
         await notifications.create_pending(self._s, appt.id, appt.version, kinds, self._now)
@@ -236,6 +245,9 @@ class Applier:
     ) -> None:
         appt = await self._appt(appointment_id)
         previous = appt.profile_id
+        # What the moved event shows: the marker's version, rendered for the previous profile. Linked
+        # at that version, so the push worker rewrites it for the new profile (title template, privacy).
+        shown = min(event.marker.version if event.marker is not None else appt.version, appt.version)
         old_links = [
             link for link in await event_links.links_for(self._s, appt.id) if link.instance_key == ""
         ]
@@ -249,6 +261,6 @@ class Applier:
                 )  # fmt: skip
         await event_links.record_written(
             self._s, appointment_id=appt.id, calendar_id=facts.calendar.id, instance_key="",
-            external_event_id=event.event_id, etag=event.etag, version=appt.version, now=self._now,
+            external_event_id=event.event_id, etag=event.etag, version=shown, now=self._now,
         )  # fmt: skip
-        await self._notify(appt)
+        await self._notify(appt, client=False)  # the host is told; the client's booking is unchanged

@@ -3,20 +3,35 @@
 The linked (or marked) appointment is loaded with ``load_for_write``: it is locked for
 the rest of the transaction, so a concurrent API write or another calendar's change
 cannot interleave between the decision and its application.
+
+For a tombstone of one of our events on its own profile's calendar, the push calendars of
+the organization's other profiles are the move candidates (``store/move_candidates.py``)
+— only for providers whose move keeps the event id, so a direct GET there can find it.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Final
 
+import structlog
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from channels.model import ExternalEvent
+from channels.model import ExternalEvent, Provider
 from handlers.profile_settings import ProfileSettings
 from handlers.reconcile_rules import AppointmentFacts, CalendarFacts, Facts, LinkFacts, instance_key
-from store import calendars, event_links, occurrences
+from store import calendars, event_links, move_candidates, occurrences
 from store.appointments import load_for_write
 from store.tables import Appointment, EventLink, Profile
+
+log = structlog.get_logger("calsync.reconcile")
+
+# Providers whose "move to another calendar" keeps the event id (Google's events.move); Graph
+# gives a moved event a new id, so a look by id elsewhere could never find it.
+MOVE_KEEPS_ID: Final = frozenset({Provider.GOOGLE})
+# At most this many calendars are looked at per tombstone (GETs run concurrently, per-account
+# throttled); a larger organization is logged, and a move beyond them is taken for a deletion.
+MAX_MOVE_CANDIDATES: Final = 100
 
 
 def _link(link: EventLink | None) -> LinkFacts | None:
@@ -62,6 +77,18 @@ async def _appointment(session: AsyncSession, appt: Appointment) -> AppointmentF
     )
 
 
+async def _move_candidates(session: AsyncSession, event: ExternalEvent, appt: Appointment) -> tuple[str, ...]:
+    found = await move_candidates.other_push_calendars(
+        session, organization_id=appt.organization_id, profile_id=appt.profile_id,
+        provider=event.provider.value, limit=MAX_MOVE_CANDIDATES + 1,
+    )  # fmt: skip
+    if len(found) > MAX_MOVE_CANDIDATES:
+        log.warning(
+            "move_candidates_truncated", organization_id=appt.organization_id, limit=MAX_MOVE_CANDIDATES
+        )
+    return tuple(found[:MAX_MOVE_CANDIDATES])
+
+
 async def load_facts(session: AsyncSession, event: ExternalEvent, gone: bool | None) -> Facts | None:
     """None when the calendar is unknown (removed since the change was published)."""
     calendar = await calendars.get_calendar(session, event.calendar_id)
@@ -82,11 +109,18 @@ async def load_facts(session: AsyncSession, event: ExternalEvent, gone: bool | N
     settings_owner = owner
     if appt is not None and appt.profile_id != owner.id:
         settings_owner = await session.get(Profile, appt.profile_id) or owner
+    candidates: tuple[str, ...] = ()
+    if (
+        known is not None and appt is not None and appt.profile_id == owner.id
+        and appt.status != "cancelled" and event.is_tombstone and event.provider in MOVE_KEEPS_ID
+    ):  # fmt: skip
+        candidates = await _move_candidates(session, event, appt)
     return Facts(
         calendar=CalendarFacts(calendar.id, calendar.role, calendar.profile_id, owner.organization_id),
         settings=ProfileSettings.from_stored(settings_owner.settings),
         link=_link(link),
         series_link=_link(series_link),
         appointment=await _appointment(session, appt) if appt is not None else None,
+        move_candidates=candidates,
         gone=gone,
     )

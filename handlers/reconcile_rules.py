@@ -9,6 +9,12 @@ Safety rules, property-tested in ``tests/reconcile/test_rules_properties.py``:
 
 - an appointment (or occurrence) is cancelled only for an explicit provider tombstone:
   a Google ``cancelled`` entry, or a Graph ``@removed`` whose direct GET said 404/410;
+- a Google ``cancelled`` entry may be a move (``events.move`` keeps the id; the source lists
+  the event as cancelled, with no order against the destination's own sync): while other
+  profiles' push calendars could have received it, nothing is cancelled before a direct look
+  (``LookElsewhere``) found it neither there nor live again at its source;
+- our event on a calendar of another profile than the appointment's (where it lived before a
+  reassignment, or a stray copy being reverted) never cancels or reschedules anything;
 - our own write coming back (etag equal to the link's) never causes a write;
 - a cancelled appointment or a dead link is never cancelled again.
 """
@@ -71,7 +77,12 @@ class Facts:
     link: LinkFacts | None = None  # link of (calendar, event id)
     series_link: LinkFacts | None = None  # link of (calendar, event.series_id), for instances
     appointment: AppointmentFacts | None = None  # linked appointment, else the marker's one
-    gone: bool | None = None  # direct GET result for a tombstone to verify: True = 404/410
+    # Push calendars of the organization's other profiles where a provider move could have taken
+    # the tombstoned event (only for providers whose move keeps the event id: Google).
+    move_candidates: tuple[str, ...] = ()
+    # The direct look at a tombstone (Verify / LookElsewhere): True = gone (404/410, or still
+    # cancelled) and on none of ``move_candidates``; False = still there.
+    gone: bool | None = None
 
 
 # --- decisions -------------------------------------------------------------------------------
@@ -87,6 +98,17 @@ class Verify:
     """Ask the provider for the event directly, then decide again with ``Facts.gone`` set."""
 
     event_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookElsewhere:
+    """Before deciding on a tombstone: GET ``event_id`` (for an instance: its series) on each of
+    ``calendars``, then the tombstoned event at its source. The consumer decides again on what it
+    finds live with our marker, else with ``Facts.gone`` = True."""
+
+    appointment_id: str
+    event_id: str
+    calendars: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +151,9 @@ class MoveOccurrence:
 class RequestPush:
     appointment_id: str
     reason: Literal["revert", "restore"]
+    # Our event found on another profile's push calendar (a calendar change being reverted): linked
+    # there, so the push worker removes it once ours is back in the push calendar.
+    stray: ExternalEvent | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +179,7 @@ class Reassign:
 
 
 Decision = (
-    Ignore | Verify | UpsertBusy | DropBusy | CancelAppointment | CancelOccurrence
+    Ignore | Verify | LookElsewhere | UpsertBusy | DropBusy | CancelAppointment | CancelOccurrence
     | MoveOccurrence | RequestPush | MarkLink | Reschedule | Reassign
 )  # fmt: skip
 WRITES = (CancelAppointment, CancelOccurrence, MoveOccurrence, RequestPush, Reschedule, Reassign)
@@ -215,14 +240,12 @@ def _linked(event: ExternalEvent, facts: Facts, link: LinkFacts) -> Decision:
         return Ignore("linked appointment missing")
     if event.etag is not None and event.etag == link.etag:
         return Ignore("echo")
+    if facts.calendar.profile_id != appt.profile_id:
+        return _copy_elsewhere(event, facts, link, appt)
     if event.is_tombstone:
         if link.state == "deleted" or appt.status == "cancelled":
             return Ignore("already cancelled")
-        if event.verify_deletion and facts.gone is None:
-            return Verify(event.event_id)
-        if event.verify_deletion and not facts.gone:
-            return Ignore("not deleted")  # the caller decides again with the live event
-        return _deleted(facts, appt, link)
+        return _look_first(event, facts, appt) or _deleted(facts, appt, link)
     if appt.status == "cancelled":
         return Ignore("appointment cancelled; the push worker removes the event")
     if link.instance_key:
@@ -238,6 +261,32 @@ def _linked(event: ExternalEvent, facts: Facts, link: LinkFacts) -> Decision:
     if policy == "revert":
         return RequestPush(appt.id, "revert")
     return Ignore("move ignored by policy")
+
+
+def _look_first(event: ExternalEvent, facts: Facts, appt: AppointmentFacts) -> Decision | None:
+    """For a tombstone of ours: the direct look still due (None = decide on the tombstone).
+
+    Graph's ``@removed`` is verified at its source; a Google ``cancelled`` entry is first looked
+    for on the calendars a move could have taken it to. ``gone`` False = the look saw it live:
+    the caller decides again with that event, so the tombstone itself changes nothing.
+    """
+    if facts.gone is False:
+        return Ignore("not deleted")
+    if facts.gone is None and event.verify_deletion:
+        return Verify(event.event_id)
+    if facts.gone is None and facts.move_candidates:
+        return LookElsewhere(appt.id, event.series_id or event.event_id, facts.move_candidates)
+    return None
+
+
+def _copy_elsewhere(event: ExternalEvent, facts: Facts, link: LinkFacts, appt: AppointmentFacts) -> Decision:
+    """Our event on a calendar of another profile than the appointment's: where it lived before
+    a reassignment, or a stray copy a revert is removing. It never cancels or reschedules."""
+    if event.is_tombstone:
+        return MarkLink(link.id, "deleted") if link.state != "deleted" else Ignore("copy elsewhere gone")
+    if link.state == "deleted" and not link.instance_key and event.marker is not None:
+        return _marker_without_link(event, facts, appt)  # moved back here: a calendar change again
+    return Ignore("copy on another profile's calendar")
 
 
 def _deleted(facts: Facts, appt: AppointmentFacts, link: LinkFacts) -> Decision:
@@ -287,12 +336,10 @@ def _our_instance(event: ExternalEvent, facts: Facts, series_link: LinkFacts) ->
         return Ignore("series appointment missing")
     if appt.status == "cancelled" or series_link.state == "deleted":
         return Ignore("series already cancelled")
+    if facts.calendar.profile_id != appt.profile_id:
+        return Ignore("copy on another profile's calendar")
     if event.is_tombstone:
-        if event.verify_deletion and facts.gone is None:
-            return Verify(event.event_id)
-        if event.verify_deletion and not facts.gone:
-            return Ignore("not deleted")
-        return _occurrence_deleted(facts, appt, event.original_start)
+        return _look_first(event, facts, appt) or _occurrence_deleted(facts, appt, event.original_start)
     if appt.version > series_link.written_version:
         return Ignore("push pending")
     return _instance_moved(event, facts, appt, event.original_start)
@@ -309,6 +356,8 @@ def _marker_without_link(event: ExternalEvent, facts: Facts, appt: AppointmentFa
         return Ignore("marker of another organization")
     if appt.status == "cancelled":
         return Ignore("appointment cancelled")
+    if event.series_id is not None or (event.marker is not None and event.marker.instance_key):
+        return Ignore("an occurrence of our series elsewhere; its series decides")
     if facts.settings.on_calendar_change == "reassign":
         return Reassign(appt.id, appt.version, calendar.profile_id, event)
-    return RequestPush(appt.id, "revert")
+    return RequestPush(appt.id, "revert", stray=event)

@@ -1,8 +1,10 @@
-"""Run a Google end-to-end harness on a chosen backend: SQLite/PostgreSQL store, embedded bus/Kafka.
+"""Run an end-to-end harness on a chosen backend: SQLite/PostgreSQL store, embedded bus/Kafka.
+
+Google (``tests/sync/harness.py``) and Graph (``tests/graph/harness.py``) alike::
 
     @pytest.fixture
     async def harness(request: pytest.FixtureRequest) -> AsyncIterator[Harness]:
-        async with harness_on(request, getattr(request, "param", "sqlite")) as h:
+        async with harness_on(request, getattr(request, "param", "sqlite")) as h:   # or graph_on
             yield h
 
     @pytest.mark.parametrize("harness", BACKENDS, indirect=True)
@@ -19,6 +21,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 
+from tests.graph.harness import Stack, graph_stack
 from tests.sync.harness import Harness, running_harness
 from tests.tansu import TansuBroker
 
@@ -30,15 +33,33 @@ BACKENDS = [
 
 
 @asynccontextmanager
-async def harness_on(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Harness]:
+async def store_and_bus(
+    request: pytest.FixtureRequest, backend: str
+) -> AsyncIterator[tuple[str, str | None]]:
+    """(migrated database URL, Kafka bootstrap or None for the embedded bus) for ``backend``."""
     from tests.conftest import _migrate
 
     url: str = request.getfixturevalue("postgres_url" if backend == "postgres" else "sqlite_url")
     _migrate(url)
     if backend == "kafka":
         with TansuBroker() as broker:
-            async with running_harness(url, kafka=broker.bootstrap) as h:
-                yield h
+            yield url, broker.bootstrap
     else:
-        async with running_harness(url) as h:
-            yield h
+        yield url, None
+
+
+@asynccontextmanager
+async def harness_on(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Harness]:
+    """The Google emulator and the daemon on ``backend``."""
+    async with store_and_bus(request, backend) as (url, kafka), running_harness(url, kafka=kafka) as h:
+        yield h
+
+
+@asynccontextmanager
+async def graph_on(request: pytest.FixtureRequest, backend: str) -> AsyncIterator[Stack]:
+    """The Graph emulator and the daemon on ``backend``."""
+    async with (
+        store_and_bus(request, backend) as (url, kafka),
+        graph_stack(url, (kafka,) if kafka else ()) as s,
+    ):
+        yield s

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from sqlmodel import select
 
+from calsync.errors import AuthorizationRevoked, TransientProviderError
+from channels.base import CalendarRef
 from channels.model import EventStatus, ExternalEvent, Marker, Provider
 from handlers.adapters import AdapterRegistry
 from handlers.reconcile import ReconcileConsumer
-from store import busy_blocks, event_links
+from store import accounts, busy_blocks, event_links
 from store.db import Database
-from store.tables import Appointment, AppointmentOccurrence, SentNotification
+from store.tables import Appointment, AppointmentOccurrence, Calendar, SentNotification
 from tests.reconcile.conftest import T0, World, seed_world
 
 
@@ -216,3 +220,142 @@ async def test_marker_on_another_profiles_push_calendar_reassigns(database: Data
     # The old calendar's tombstone (Google lists the moved event as cancelled there) cancels nothing.
     await c.reconcile("m2", tombstone(world))
     assert (await appt(world)).status == "confirmed"
+
+
+# --- a moved event: Google lists it as cancelled in the source calendar ----------------------
+
+
+@dataclass
+class FakeGoogle:
+    """``get_event`` from a table (calsync calendar id, event id) -> the event as it is now."""
+
+    events: dict[tuple[str, str], ExternalEvent] = field(default_factory=dict)
+    errors: dict[str, Exception] = field(default_factory=dict)  # calendar id -> what its GET raises
+    gets: list[tuple[str, str]] = field(default_factory=list)
+    provider: Provider = Provider.GOOGLE
+
+    async def get_event(self, account: Any, calendar: CalendarRef, event_id: str) -> ExternalEvent | None:
+        self.gets.append((calendar.calendar_id, event_id))
+        if calendar.calendar_id in self.errors:
+            raise self.errors[calendar.calendar_id]
+        return self.events.get((calendar.calendar_id, event_id))
+
+
+def looking(world: World, fake: FakeGoogle) -> ReconcileConsumer:
+    registry = AdapterRegistry()
+    registry.register(fake)  # type: ignore[arg-type]
+    return ReconcileConsumer(world.db, registry, world.cipher, world.clock)
+
+
+async def outbox_types(world: World) -> list[str]:
+    return [e["type"] for e in await world.outbox()]
+
+
+async def test_cancelled_entry_of_a_moved_event_reassigns_without_cancelling(database: Database) -> None:
+    """The known gap: the source's tombstone is reconciled before the destination was synced."""
+    world = await seed_world(database, {"on_calendar_change": "reassign"})
+    await world.set_webhook("http://127.0.0.1:9/hook")
+    await world.appointment()
+    arrived = event(world, calendar_id=world.other_push_calendar, etag="etag-7")
+    fake = FakeGoogle({(world.other_push_calendar, "evt-1"): arrived})
+    c = looking(world, fake)
+    await c.reconcile("m1", tombstone(world))
+    moved = await appt(world)
+    assert (moved.status, moved.profile_id, moved.version) == ("confirmed", "prof-b", 2)
+    assert fake.gets == [(world.other_push_calendar, "evt-1")]  # found: the source needs no look
+    types = await outbox_types(world)
+    assert types.count("appointment.reassigned") == 1 and "appointment.cancelled" not in types
+    assert await notifications(world) == [("appt-1", 2, "host_webhook", "pending")]  # no client e-mail
+    # The destination's own sync then lists the same event: our echo. Redelivery: nothing.
+    await c.reconcile("m2", arrived)
+    await c.reconcile("m1", tombstone(world))
+    assert (await appt(world)).version == 2 and (await outbox_types(world)).count(
+        "appointment.reassigned"
+    ) == 1
+    async with world.db.session() as session:
+        links = {
+            x.calendar_id: (x.state, x.written_version)
+            for x in await event_links.links_for(session, "appt-1")
+        }
+    # Linked at the version the moved event shows, so the push worker rewrites it for profile B.
+    assert links == {world.push_calendar: ("deleted", 2), world.other_push_calendar: ("live", 1)}
+
+
+async def test_cancelled_entry_of_a_moved_event_reverts_and_links_the_stray_copy(database: Database) -> None:
+    world = await seed_world(database, {"on_calendar_change": "revert"})
+    await world.appointment()
+    arrived = event(world, calendar_id=world.other_push_calendar, etag="etag-7")
+    c = looking(world, FakeGoogle({(world.other_push_calendar, "evt-1"): arrived}))
+    await c.reconcile("m1", tombstone(world))
+    kept = await appt(world)
+    assert (kept.status, kept.profile_id, kept.version) == ("confirmed", "prof-a", 1)
+    asked = [e["data"] for e in await world.outbox() if e["type"] == "appointment.push_requested"]
+    assert [a["reason"] for a in asked] == ["revert"] and await notifications(world) == []
+    async with world.db.session() as session:
+        stray = await event_links.link_for_event(session, world.other_push_calendar, "evt-1")
+    assert stray is not None and (stray.appointment_id, stray.state, stray.etag) == (
+        "appt-1",
+        "live",
+        "etag-7",
+    )
+    # The destination's sync: our echo; the push worker's deletion of the stray copy: no cancellation.
+    await c.reconcile("m2", arrived)
+    await c.reconcile("m3", tombstone(world, calendar_id=world.other_push_calendar, etag="etag-8"))
+    assert (await appt(world)).status == "confirmed" and await notifications(world) == []
+    assert (await outbox_types(world)).count("appointment.push_requested") == 1
+
+
+async def test_plain_delete_looks_elsewhere_then_cancels_once(database: Database) -> None:
+    world = await seed_world(database)
+    await world.appointment()
+    fake = FakeGoogle({(world.push_calendar, "evt-1"): tombstone(world)})  # events.get: cancelled view
+    c = looking(world, fake)
+    await c.reconcile("m1", tombstone(world))
+    await c.reconcile("m1", tombstone(world))
+    await c.reconcile("m2", tombstone(world, etag="etag-10"))
+    assert fake.gets == [(world.other_push_calendar, "evt-1"), (world.push_calendar, "evt-1")]
+    cancelled = await appt(world)
+    assert (cancelled.status, cancelled.cancel_reason) == ("cancelled", "deleted_in_external_calendar")
+    assert (await outbox_types(world)).count("appointment.cancelled") == 1
+    assert await notifications(world) == [("appt-1", 2, "email", "pending")]
+
+
+async def test_stale_tombstone_of_an_event_put_back_cancels_nothing(database: Database) -> None:
+    """A revert restored the event in the push calendar before the move's tombstone was reconciled."""
+    world = await seed_world(database)
+    await world.appointment()
+    restored = event(world, etag="etag-1")  # as the push worker recorded it: our echo
+    c = looking(world, FakeGoogle({(world.push_calendar, "evt-1"): restored}))
+    await c.reconcile("m1", tombstone(world))
+    assert (await appt(world)).status == "confirmed" and await notifications(world) == []
+    assert c.decisions["Ignore"] == 1
+
+
+async def test_a_failed_look_decides_nothing_and_an_unreadable_calendar_is_skipped(
+    database: Database,
+) -> None:
+    world = await seed_world(database)
+    await world.appointment()
+    fake = FakeGoogle(errors={world.other_push_calendar: TransientProviderError("503 backendError")})
+    c = looking(world, fake)
+    with pytest.raises(TransientProviderError):
+        await c.reconcile("m1", tombstone(world))
+    assert (await appt(world)).status == "confirmed"  # rolled back, dedupe row included
+    # Consent revoked on the other account: its calendar tells nothing (its own sync could not see
+    # a move either), so the explicit deletion stands.
+    fake.errors[world.other_push_calendar] = AuthorizationRevoked("invalid_grant")
+    await c.reconcile("m1", tombstone(world))
+    assert (await appt(world)).status == "cancelled"
+    assert fake.gets[-2:] == [(world.other_push_calendar, "evt-1"), (world.push_calendar, "evt-1")]
+
+
+async def test_calendars_of_accounts_in_error_are_no_move_candidates(database: Database) -> None:
+    world = await seed_world(database)
+    await world.appointment()
+    async with world.db.session() as session:
+        calendar = await session.get(Calendar, world.other_push_calendar)
+        assert calendar is not None
+        await accounts.mark_account_error(session, calendar.account_id, "invalid_grant", world.clock.now())
+    fake = FakeGoogle()
+    await looking(world, fake).reconcile("m1", tombstone(world))
+    assert (await appt(world)).status == "cancelled" and fake.gets == []  # decided at once

@@ -19,6 +19,7 @@ from handlers.reconcile_rules import (
     Facts,
     Ignore,
     LinkFacts,
+    LookElsewhere,
     MarkLink,
     MoveOccurrence,
     Reassign,
@@ -151,7 +152,8 @@ def test_marker_on_another_profiles_push_calendar_is_a_calendar_change() -> None
     other = CalendarFacts("cal-b", "push", "prof-b", "org")
     arrived = ev(calendar_id="cal-b")
     f = facts(calendar=other, link=None)
-    assert decide(arrived, f) == RequestPush("appt-1", "revert")
+    # Reverted: linked there (a stray copy) so the push worker removes it once ours is back.
+    assert decide(arrived, f) == RequestPush("appt-1", "revert", stray=arrived)
     f2 = replace(f, settings=policy(on_calendar_change="reassign"))
     assert decide(arrived, f2) == Reassign("appt-1", 1, "prof-b", arrived)
     # Never across organizations, and on someone's pull calendar it is just their busy time.
@@ -161,3 +163,53 @@ def test_marker_on_another_profiles_push_calendar_is_a_calendar_change() -> None
 
 def test_our_own_write_before_its_link_is_recorded_is_not_busy_time() -> None:
     assert decide(ev(), facts(link=None)) == Ignore("ours, link not recorded yet")
+
+
+def test_our_occurrence_on_another_profiles_push_calendar_is_left_to_its_series() -> None:
+    other = CalendarFacts("cal-b", "push", "prof-b", "org")
+    instance = ev(calendar_id="cal-b", event_id="evt-1_x", series_id="evt-1", original_start=T0,
+                  marker=Marker("appt-1", 1, instance_key(T0)))  # fmt: skip
+    f = facts(calendar=other, link=None, settings=policy(on_calendar_change="reassign"))
+    assert decide(instance, f) == Ignore("an occurrence of our series elsewhere; its series decides")
+
+
+MOVE = ("cal-b", "cal-c")
+
+
+def test_google_tombstone_with_other_push_calendars_looks_there_before_deciding() -> None:
+    f = facts(move_candidates=MOVE)
+    assert decide(tomb(), f) == LookElsewhere("appt-1", "evt-1", MOVE)
+    # Found nowhere and still cancelled at the source: an explicit deletion after all.
+    assert decide(tomb(), replace(f, gone=True)) == CancelAppointment("appt-1", 1, 1)
+    assert decide(tomb(), replace(f, gone=False)) == Ignore("not deleted")
+    # Already settled: nothing to look for.
+    assert decide(tomb(), replace(f, link=replace(LINK, state="deleted"))) == Ignore("already cancelled")
+    assert decide(tomb(etag="etag-1"), f) == Ignore("echo")
+
+
+def test_tombstone_of_an_occurrence_looks_for_its_series_elsewhere() -> None:
+    series = replace(APPT, recurring=True)
+    week = T0 + timedelta(days=7)
+    instance = tomb(event_id="evt-1_20260119T090000Z", series_id="evt-1", original_start=week)
+    f = facts(link=None, series_link=LINK, appointment=series, move_candidates=MOVE)
+    assert decide(instance, f) == LookElsewhere("appt-1", "evt-1", MOVE)
+    assert decide(instance, replace(f, gone=True)) == CancelOccurrence("appt-1", 1, week)
+
+
+def test_our_event_on_another_profiles_calendar_never_cancels_or_reschedules() -> None:
+    """Where it lived before a reassignment (link deleted), or a stray copy being reverted (live)."""
+    there = CalendarFacts("cal-a", "push", "prof-a", "org")
+    reassigned = replace(APPT, profile_id="prof-b", version=2)
+    stray = facts(calendar=there, appointment=reassigned, settings=policy(on_external_move="accept"))
+    assert decide(tomb(), stray) == MarkLink(1, "deleted")
+    assert decide(tomb(), replace(stray, link=replace(LINK, state="deleted"))) == Ignore(
+        "copy elsewhere gone"
+    )
+    moved = ev(start=T0 + timedelta(days=1), end=T0 + timedelta(days=1, hours=1))
+    assert decide(moved, stray) == Ignore("copy on another profile's calendar")
+    # Moved back to where it was before the reassignment: a calendar change again.
+    back = replace(stray, link=replace(LINK, state="deleted"), settings=policy(on_calendar_change="reassign"))
+    assert decide(moved, back) == Reassign("appt-1", 2, "prof-a", moved)
+    assert decide(moved, replace(back, settings=ProfileSettings())) == RequestPush(
+        "appt-1", "revert", stray=moved
+    )

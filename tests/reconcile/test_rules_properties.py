@@ -3,7 +3,10 @@
 - no cancellation without an explicit, confirmed tombstone;
 - our own echo (etag equal to the link's) never produces a write;
 - replaying a history against a model that applies each decision cancels an appointment
-  at most once per version, and only after an explicit tombstone.
+  at most once per version, and only after an explicit tombstone;
+- an event moved to another profile's push calendar (Google's ``events.move``: a tombstone
+  in the source, the same event in the destination) is never taken for a deletion, whatever
+  order the two calendars' changes, their redeliveries and the push worker's revert come in.
 """
 
 from __future__ import annotations
@@ -25,7 +28,10 @@ from handlers.reconcile_rules import (
     CancelOccurrence,
     Facts,
     LinkFacts,
+    LookElsewhere,
     MarkLink,
+    Reassign,
+    RequestPush,
     Reschedule,
     Verify,
     decide,
@@ -93,6 +99,7 @@ facts_st = st.builds(
     link=st.none() | links,
     series_link=st.none() | links,
     appointment=st.none() | appointments,
+    move_candidates=st.sampled_from([(), ("cal-b",), ("cal-b", "cal-c")]),
     gone=st.sampled_from([None, True, False]),
 )
 
@@ -104,9 +111,14 @@ def test_no_cancellation_without_an_explicit_confirmed_tombstone(event: External
     if isinstance(decision, CANCELS):
         assert event.is_tombstone
         assert not event.verify_deletion or facts.gone is True
+        assert not facts.move_candidates or facts.gone is True  # looked elsewhere: found nowhere
         assert facts.appointment is not None and facts.appointment.status != "cancelled"
+        assert facts.calendar.profile_id == facts.appointment.profile_id  # never a copy elsewhere
     if isinstance(decision, Verify):
         assert event.is_tombstone and event.verify_deletion and facts.gone is None
+    if isinstance(decision, LookElsewhere):
+        assert event.is_tombstone and not event.verify_deletion and facts.gone is None
+        assert decision.calendars == facts.move_candidates != ()
 
 
 @settings(max_examples=1000)
@@ -154,3 +166,81 @@ def test_histories_cancel_at_most_once_per_version(
             link = replace(link, etag=event.etag, written_version=appt.version)
     assert len(cancels) <= 1
     assert len(set(cancels)) == len(cancels)
+
+
+A, B = CalendarFacts("cal-a", "push", "prof-a", "org"), CalendarFacts("cal-b", "push", "prof-b", "org")
+
+
+@settings(max_examples=500)
+@given(
+    st.lists(st.sampled_from(["move_tombstone", "sync_a", "sync_b", "push_worker"]), min_size=1, max_size=30),
+    st.sampled_from(["reassign", "revert"]),
+)
+def test_a_move_is_never_a_deletion_in_any_order(steps: list[str], change_policy: str) -> None:
+    """The provider after ``events.move`` A -> B, as the model sees it: where the event is live
+    (calendar -> etag). Steps deliver the source's tombstone (late ones included), a sync of either
+    calendar (its current state), or let the push worker take the next step of a requested revert
+    (restore in A, record it, delete the copy in B, record that: each may interleave with syncs)."""
+    policy = ProfileSettings(on_calendar_change=change_policy)  # type: ignore[arg-type]
+    appt = AppointmentFacts("appt-1", 1, "confirmed", "prof-a", "org", T0, T0 + timedelta(hours=1))
+    links = {"cal-a": LinkFacts(1, "appt-1", "cal-a", "", "e-a1", 1, "live")}
+    live = {"cal-b": "e-b1"}  # moved: the source only has a cancelled entry
+    revert_stage, reassigned, etags = 0, 0, iter(f"e-{n}" for n in range(100))
+
+    def seen(calendar: str) -> ExternalEvent:
+        if calendar not in live:
+            return ExternalEvent(Provider.GOOGLE, calendar, "evt-1", EventStatus.CANCELLED, etag=next(etags))
+        return ExternalEvent(
+            Provider.GOOGLE, calendar, "evt-1", EventStatus.CONFIRMED, start=T0, end=T0 + timedelta(hours=1),
+            etag=live[calendar], marker=Marker("appt-1", 1),
+        )  # fmt: skip
+
+    def facts_for(event: ExternalEvent, gone: bool | None = None) -> Facts:
+        cal = A if event.calendar_id == "cal-a" else B
+        link = links.get(cal.id)
+        home = cal.profile_id == appt.profile_id and link is not None and event.is_tombstone
+        others = tuple(c for c in ("cal-a", "cal-b") if c != cal.id) if home else ()
+        return Facts(cal, policy, link=link, appointment=appt, move_candidates=others, gone=gone)
+
+    for step in steps:
+        if step == "push_worker":  # one write or record at a time: our version back in A, then B
+            if revert_stage == 1:
+                live["cal-a"] = next(etags)
+            elif revert_stage == 2:
+                links["cal-a"] = replace(links["cal-a"], etag=live["cal-a"], state="live")
+            elif revert_stage == 3:
+                live.pop("cal-b", None)
+            elif revert_stage == 4:
+                links["cal-b"] = replace(links["cal-b"], state="deleted")
+            revert_stage = revert_stage + 1 if revert_stage in (1, 2, 3) else 0
+            continue
+        event = seen("cal-b") if step == "sync_b" else seen("cal-a")
+        if step == "move_tombstone":
+            event = ExternalEvent(Provider.GOOGLE, "cal-a", "evt-1", EventStatus.CANCELLED, etag="e-moved")
+        decision = decide(event, facts_for(event))
+        if isinstance(decision, LookElsewhere):  # candidates first, the source last
+            found = next((seen(c) for c in decision.calendars if c in live), None)
+            found = found or (seen(event.calendar_id) if event.calendar_id in live else None)
+            decision = decide(found, facts_for(found)) if found else decide(event, facts_for(event, True))
+        assert not isinstance(decision, CANCELS), f"{step}: {decision}"
+        if isinstance(decision, Reassign):
+            reassigned += 1
+            appt = replace(appt, profile_id=decision.to_profile, version=appt.version + 1)
+            links = {
+                c: replace(x, state="deleted") for c, x in links.items() if c != decision.event.calendar_id
+            }
+            links[decision.event.calendar_id] = LinkFacts(
+                2, "appt-1", "cal-b", "", decision.event.etag, 2, "live"
+            )
+        elif isinstance(decision, RequestPush):
+            assert decision.stray is not None and change_policy == "revert"
+            links["cal-b"] = LinkFacts(2, "appt-1", "cal-b", "", decision.stray.etag, appt.version, "live")
+            revert_stage = revert_stage or 1
+        elif isinstance(decision, MarkLink):
+            links = {
+                c: replace(x, state=decision.state) if x.id == decision.link_id else x
+                for c, x in links.items()
+            }
+    assert reassigned <= 1 and appt.status == "confirmed"
+    if change_policy == "revert":
+        assert reassigned == 0 and appt.profile_id == "prof-a"

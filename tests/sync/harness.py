@@ -9,7 +9,8 @@
 The emulator runs on the test's loop with HTTP callbacks allowed, so its push
 notifications reach ``POST /webhooks/google`` on the daemon. The daemon is the real
 ``create_app(settings)`` (outbox, bus, sync consumer, renewal and resync loops); a
-collector consumer records every envelope on ``calsync.changes``.
+collector consumer records every envelope on ``calsync.changes`` (``changes``) and on
+``calsync.appointments`` (``announcements``).
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from aiohttp.test_utils import TestServer
 from cryptography.fernet import Fernet
 
 from calsync.clock import SystemClock
-from calsync.envelope import TOPIC_CHANGES, Envelope, decode
+from calsync.envelope import TOPIC_APPOINTMENTS, TOPIC_CHANGES, Envelope, decode
 from calsync.secrets import hash_secret, new_channel_secret
 from channels.emulators.google import EmulatorConfig, GoogleEmulator
 from channels.emulators.google import create_app as create_emulator_app
@@ -81,6 +82,7 @@ class Harness:
     changes: list[Envelope] = field(default_factory=list)
     calsync_requests: list[float] = field(default_factory=list)  # monotonic times of calsync's API calls
     arrived: list[float] = field(default_factory=list)  # monotonic arrival time per change
+    announcements: list[Envelope] = field(default_factory=list)  # what calsync.appointments carried
     _pulse: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
@@ -94,6 +96,15 @@ class Harness:
     def google_service(self) -> Any:
         """The real google-api-python-client as the calendar's user (another client, like the UI)."""
         return google_client(self.emulator_url, self.user_token, CLIENT_ID)
+
+    @property
+    def envelopes(self) -> list[Envelope]:
+        """Every delivery on ``calsync.changes`` (the name the Graph stack shares)."""
+        return self.changes
+
+    async def wait_seen(self, event_id: str, etag: str | None, timeout: float = 5.0) -> None:
+        """Until the change of ``event_id`` at ``etag`` (e.g. our own write coming back) was synced."""
+        await self.wait_for(lambda e: e.event_id == event_id and e.etag == etag, timeout)
 
     def events(self) -> list[ExternalEvent]:
         return [from_wire(dict(e.data)) for e in self.changes]
@@ -127,11 +138,7 @@ class Harness:
                 await asyncio.wait_for(self._pulse.wait(), min(remaining, 0.05))
 
     async def wait_until(self, condition: Callable[[], Any], timeout: float = 10.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not await _maybe_await(condition()):
-            if time.monotonic() > deadline:
-                raise TimeoutError("condition not reached")
-            await asyncio.sleep(0.02)
+        await wait_until(condition, timeout)
 
     async def add_test_channel(self) -> tuple[str, str, str]:
         """A channel row with a token the test knows: (channel id, resource id, token)."""
@@ -157,6 +164,15 @@ class Harness:
                 backoff=Backoff(0.05, 1.0),
             )
         )
+
+
+async def wait_until(condition: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Poll ``condition`` (plain or async) every 20 ms until it is truthy, or raise TimeoutError."""
+    deadline = time.monotonic() + timeout
+    while not await _maybe_await(condition()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not reached")
+        await asyncio.sleep(0.02)
 
 
 async def _maybe_await(value: Any) -> Any:
@@ -228,7 +244,13 @@ async def running_harness(
                 h.arrived.append(time.monotonic())
                 h._pulse.set()
 
-        bus.subscribe(TOPIC_CHANGES, f"harness-{uuid.uuid4().hex[:8]}", record)
+        async def announce(rec: Record) -> None:
+            if harness_box:
+                harness_box[0].announcements.append(decode(rec.value))
+
+        group = f"harness-{uuid.uuid4().hex[:8]}"
+        bus.subscribe(TOPIC_CHANGES, group, record)
+        bus.subscribe(TOPIC_APPOINTMENTS, group, announce)
 
     app[CONSUMERS].append(collector)
     user_token = emulator.create_user(USER, time_zone="Europe/Berlin", client_id=CLIENT_ID)

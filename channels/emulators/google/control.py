@@ -82,6 +82,16 @@ async def invalidate(request: web.Request) -> web.Response:
     return _done()
 
 
+async def hold_push(request: web.Request) -> web.Response:
+    _emulator(request).hold_push(request.match_info["calendarId"])
+    return _done()
+
+
+async def release_push(request: web.Request) -> web.Response:
+    _emulator(request).release_push(request.match_info["calendarId"])
+    return _done()
+
+
 async def inject_faults(request: web.Request) -> web.Response:
     body = await _json(request)
     try:
@@ -148,6 +158,8 @@ def add_control_routes(app: web.Application) -> None:
     app.router.add_post(f"{CONTROL}/calendars", create_calendar)
     app.router.add_post(f"{CONTROL}/calendars/{{calendarId}}/events", seed_event)
     app.router.add_post(f"{CONTROL}/calendars/{{calendarId}}/invalidate-sync-tokens", invalidate)
+    app.router.add_post(f"{CONTROL}/calendars/{{calendarId}}/hold-push", hold_push)
+    app.router.add_post(f"{CONTROL}/calendars/{{calendarId}}/release-push", release_push)
     app.router.add_post(f"{CONTROL}/faults", inject_faults)
     app.router.add_delete(f"{CONTROL}/faults", clear_faults)
     app.router.add_post(f"{CONTROL}/push-faults", push_faults)

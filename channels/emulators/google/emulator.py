@@ -39,6 +39,7 @@ class GoogleEmulator:
         self.lister = Lister(
             self.clock, self.config, PageSnapshots(self.store, self.config.max_page_snapshots)
         )
+        self._held: dict[str, bool] = {}  # calendar id -> changed while its push was held
 
     # -- users, tokens, calendars ----------------------------------------------------------
     def create_user(
@@ -120,6 +121,20 @@ class GoogleEmulator:
         self.push_faults.duplicate_fraction = duplicate_fraction
         self.push_faults.delay_seconds = delay_seconds
 
+    def hold_push(self, calendar_id: str) -> None:
+        """Hold back the calendar's change notifications until ``release_push``.
+
+        Google's push is neither prompt nor ordered across calendars; a test holds one calendar
+        to force the order in which two calendars' changes reach a client.
+        """
+        self._held.setdefault(self.calendar(calendar_id).id, False)
+
+    def release_push(self, calendar_id: str) -> None:
+        """Stop holding: one ``exists`` per active channel if the calendar changed meanwhile."""
+        calendar = self.calendar(calendar_id)
+        if self._held.pop(calendar.id, False):
+            self._announce(calendar)
+
     def invalidate_sync_tokens(self, calendar_id: str) -> None:
         """Every sync token issued so far for the calendar now gets 410 fullSyncRequired
         (models an ACL change or server-side expiry)."""
@@ -142,6 +157,9 @@ class GoogleEmulator:
 
     # -- push ------------------------------------------------------------------------------
     def _announce(self, calendar: Calendar) -> None:
+        if calendar.id in self._held:
+            self._held[calendar.id] = True
+            return
         try:
             asyncio.get_running_loop()
         except RuntimeError:

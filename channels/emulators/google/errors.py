@@ -66,6 +66,11 @@ def deleted() -> ApiError:
     return ApiError(410, "deleted", "Resource has been deleted")
 
 
+def instance_not_movable() -> ApiError:
+    """events.move of one instance of a series: only the whole series changes organizer."""
+    return ApiError(400, "cannotChangeOrganizerOfInstance", "Cannot change the organizer of an instance.")
+
+
 def full_sync_required() -> ApiError:
     return ApiError(
         410,

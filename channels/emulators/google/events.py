@@ -1,8 +1,10 @@
-"""Event writes and reads: insert, get, patch, update and delete, including single instances.
+"""Event writes and reads: insert, get, patch, update, delete and move, including single instances.
 
 Modifying an instance of a series stores an exception under the instance id; deleting one
 stores a cancelled exception. Deleting an event marks it cancelled (it stays visible to
-incremental sync); deleting it again is 410 ``deleted``. Every change is reported to
+incremental sync); deleting it again is 410 ``deleted``. Moving an event to another calendar
+(``events.move``: "changes an event's organizer") keeps its id and iCalUID; the source keeps a
+cancelled entry, exactly as if it had been deleted there. Every change is reported to
 ``on_change`` so push channels can announce it.
 """
 
@@ -14,7 +16,15 @@ from zoneinfo import ZoneInfo
 
 from calsync.clock import Clock
 from channels.emulators.google.config import EmulatorConfig
-from channels.emulators.google.errors import ApiError, Json, condition_not_met, deleted, duplicate, not_found
+from channels.emulators.google.errors import (
+    ApiError,
+    Json,
+    condition_not_met,
+    deleted,
+    duplicate,
+    instance_not_movable,
+    not_found,
+)
 from channels.emulators.google.recurrence import Occurrence
 from channels.emulators.google.resources import (
     InstanceOf,
@@ -140,6 +150,51 @@ class EventService:
             for other in list(calendar.events.values()):
                 if other.series_id == stored.id and not other.cancelled:
                     self._cancel(calendar, other)
+
+    def move(self, source: Calendar, event_id: str, destination: Calendar) -> Json:
+        """events.move: a single event or a whole series (with its exceptions) changes calendar.
+
+        The moved resource keeps id, iCalUID, creator, content and extended properties; it gets
+        the destination as organizer, a new etag and ``updated``. Each moved event stays in the
+        source as a cancelled entry, so the source's incremental sync lists it as deleted.
+        """
+        stored = source.events.get(event_id)
+        if stored is None and self._virtual(source, event_id) is not None:
+            raise instance_not_movable()
+        if stored is None or stored.cancelled:
+            raise not_found()
+        if stored.series_id:
+            raise instance_not_movable()
+        if destination.id == source.id:
+            return public_view(stored.resource)
+        taken = destination.events.get(event_id)
+        if taken is not None and not taken.cancelled:
+            raise duplicate()
+        family = [stored, *(e for e in source.live_events() if e.series_id == stored.id)]
+        for member in family:
+            self._arrive(destination, member)
+        for member in family:
+            if not member.cancelled:
+                self._cancel(source, member)
+        return public_view(destination.events[event_id].resource)
+
+    def _arrive(self, destination: Calendar, member: StoredEvent) -> None:
+        """``member`` as the destination's own event (a cancelled leftover of the same id is replaced)."""
+        base = member.resource
+        instance = (
+            InstanceOf(member.series_id, base["originalStartTime"], base["iCalUID"])
+            if member.series_id
+            else None
+        )
+        now = self._clock.now()
+        resource = build_event(
+            base, destination, event_id=member.id, etag=self._store.new_etag(now), now=now,
+            previous=base, instance=instance,
+        )  # fmt: skip
+        resource["creator"] = dict(base["creator"])  # the organizer changes, the creator does not
+        arrived = StoredEvent(member.id, resource, 0, self._store.next_order())
+        destination.events[member.id] = arrived
+        self._changed(destination, arrived)
 
     def _cancel(self, calendar: Calendar, stored: StoredEvent) -> None:
         now = self._clock.now()

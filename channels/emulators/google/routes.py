@@ -162,6 +162,17 @@ async def events_delete(request: web.Request) -> web.Response:
     return web.Response(status=204)
 
 
+async def events_move(request: web.Request) -> web.Response:
+    target = request.query.get("destination")
+    if not target:
+        raise required("Required parameter: destination", location="destination")
+    emulator = _emulator(request)
+    destination = emulator.store.resolve(_principal(request).email, target)
+    if destination is None:
+        raise not_found()
+    return ok(emulator.events.move(_calendar(request), request.match_info["eventId"], destination))
+
+
 async def events_instances(request: web.Request) -> web.Response:
     query = parse_instances_query(request.query)
     emulator = _emulator(request)
@@ -205,5 +216,6 @@ def add_api_routes(app: web.Application) -> None:
     app.router.add_put(f"{cal}/events/{{eventId}}", events_update)
     app.router.add_delete(f"{cal}/events/{{eventId}}", events_delete)
     app.router.add_get(f"{cal}/events/{{eventId}}/instances", events_instances)
+    app.router.add_post(f"{cal}/events/{{eventId}}/move", events_move)
     app.router.add_post(f"{PREFIX}/channels/stop", channels_stop)
     app.router.add_post(f"{PREFIX}/freeBusy", freebusy)
