@@ -57,7 +57,8 @@ class SyncSettings:
 class SyncRuntime:
     settings: SyncSettings
     cipher: Cipher
-    waiting: WaitingCalendars  # shared by the webhooks and the sync consumer of this process
+    # Shared by the webhooks and the sync consumer of this process; off unless install() enables it.
+    waiting: WaitingCalendars = field(default_factory=lambda: WaitingCalendars(enabled=False))
     consumer: SyncConsumer | None = None
     channels: ChannelManager | None = None
     resync: ResyncScheduler | None = None
@@ -127,7 +128,7 @@ def install(app: web.Application) -> None:
     app[ADAPTERS] = AdapterRegistry()
     # One process per SQLite file, so there this process sees every pass start (see WaitingCalendars).
     waiting = WaitingCalendars(enabled=app[DATABASE].dialect == "sqlite")
-    app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys), waiting)
+    app[SYNC] = SyncRuntime(SyncSettings(), Cipher(app[SETTINGS].secret_keys), waiting=waiting)
     app[CONSUMERS].append(_setup_consumer)
     app.cleanup_ctx.append(_loops)
     from daemon import channel_metrics, status_page  # both import the API package, which imports us
