@@ -15,7 +15,11 @@ from calsync.clock import Clock
 from channels.emulators.google.errors import Json, auth_error
 from channels.emulators.google.store import Store
 
-CALENDAR_SCOPE = "https://www.googleapis.com/auth/calendar"
+# What a user consented to unless a test says otherwise: the two scopes a calendar-sync app asks for.
+DEFAULT_GRANTED = (
+    "https://www.googleapis.com/auth/calendar.events",
+    "https://www.googleapis.com/auth/calendar.readonly",
+)
 
 
 @dataclass(slots=True)
@@ -23,6 +27,7 @@ class RefreshGrant:
     token: str
     email: str
     client_id: str | None
+    scopes: tuple[str, ...] = DEFAULT_GRANTED
     revoked: bool = False
 
 
@@ -58,9 +63,15 @@ class AuthRegistry:
         self._refresh: dict[str, RefreshGrant] = {}
         self._access: dict[str, Principal] = {}
 
-    def add_refresh_token(self, email: str, token: str | None = None, client_id: str | None = None) -> str:
+    def add_refresh_token(
+        self,
+        email: str,
+        token: str | None = None,
+        client_id: str | None = None,
+        scopes: tuple[str, ...] = DEFAULT_GRANTED,
+    ) -> str:
         token = token or "1//" + self._store.new_opaque(40)
-        self._refresh[token] = RefreshGrant(token, email, client_id)
+        self._refresh[token] = RefreshGrant(token, email, client_id, scopes)
         return token
 
     def revoke(self, token: str) -> None:
@@ -93,11 +104,15 @@ class AuthRegistry:
             raise OAuthError(400, "invalid_grant", "Token has been expired or revoked.")
         if grant.client_id is not None and grant.client_id != form["client_id"]:
             raise OAuthError(401, "unauthorized_client", "Unauthorized")
+        # A refresh may narrow the grant, never widen it; the answer lists what the token carries.
+        requested = form.get("scope", "").split()
+        if any(scope not in grant.scopes for scope in requested):
+            raise OAuthError(400, "invalid_scope", "Some requested scopes were invalid.")
         principal = self.issue_access_token(grant.token, form["client_id"])
         return {
             "access_token": principal.access_token,
             "expires_in": int(self._lifetime.total_seconds()),
-            "scope": CALENDAR_SCOPE,
+            "scope": " ".join(requested or grant.scopes),
             "token_type": "Bearer",
         }
 

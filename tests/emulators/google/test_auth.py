@@ -34,7 +34,24 @@ async def test_token_endpoint_answers_the_refresh_grant(base_url: str, refresh_t
             body = await response.json()
     assert body["token_type"] == "Bearer"
     assert body["expires_in"] == 3600
-    assert body["access_token"] and body["scope"]
+    assert body["access_token"]
+    assert set(body["scope"].split()) == {  # the granted scopes, space-separated
+        "https://www.googleapis.com/auth/calendar.events",
+        "https://www.googleapis.com/auth/calendar.readonly",
+    }
+
+
+async def test_a_refresh_may_narrow_the_grant_but_never_widen_it(base_url: str, refresh_token: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        form = {"grant_type": "refresh_token", "refresh_token": refresh_token, "client_id": "c"}
+        narrow = {**form, "scope": "https://www.googleapis.com/auth/calendar.readonly"}
+        async with session.post(f"{base_url}/token", data=narrow) as response:
+            assert response.status == 200
+            assert (await response.json())["scope"] == "https://www.googleapis.com/auth/calendar.readonly"
+        wide = {**form, "scope": "https://www.googleapis.com/auth/calendar"}
+        async with session.post(f"{base_url}/token", data=wide) as response:
+            assert response.status == 400
+            assert (await response.json())["error"] == "invalid_scope"
 
 
 async def test_unknown_or_revoked_refresh_token_is_invalid_grant(
