@@ -48,21 +48,11 @@ async def request_context(request: web.Request, handler: Handler) -> web.StreamR
         elapsed = time.perf_counter() - started
         route = _route_label(request)
         request.app[METRICS].http_request(route, request.method, status, elapsed)
-        if route in QUIET_ROUTES:
-            pass
-        elif route.startswith("/webhooks/"):
-            # Providers send thousands per second in bursts: counted in metrics, logged at debug
-            # (checked first: a filtered structlog call still runs its processor chain).
-            if _STDLIB_LOG.isEnabledFor(logging.DEBUG):
-                log.debug(
-                    "http_request",
-                    method=request.method,
-                    route=route,
-                    status=status,
-                    duration_ms=round(elapsed * 1000, 2),
-                )
-        else:
-            log.info(
+        # Providers send webhooks thousands per second in bursts: counted in metrics, logged at
+        # debug (checked first: a filtered structlog call still runs its processor chain).
+        webhook = route.startswith("/webhooks/")
+        if route not in QUIET_ROUTES and (not webhook or _STDLIB_LOG.isEnabledFor(logging.DEBUG)):
+            (log.debug if webhook else log.info)(
                 "http_request",
                 method=request.method,
                 route=route,

@@ -19,7 +19,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Insert, delete, update
+from sqlalchemy import delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,23 +44,16 @@ async def claim_waiting(session: AsyncSession, calendar_ids: Collection[str], no
     table = _TABLE
     rows = [{"calendar_id": c, "state": WAITING, "updated_at": now} for c in sorted(calendar_ids)]
     dialect = session.get_bind().dialect.name
-    stmt: Insert
-    if dialect == "postgresql":
-        pg = postgresql.insert(table).values(rows)
-        stmt = pg.on_conflict_do_update(
-            index_elements=["calendar_id"],
-            set_={"state": WAITING, "updated_at": pg.excluded.updated_at},
-            where=table.c.state == RUNNING,
-        )
-    elif dialect == "sqlite":
-        lite = sqlite.insert(table).values(rows)
-        stmt = lite.on_conflict_do_update(
-            index_elements=["calendar_id"],
-            set_={"state": WAITING, "updated_at": lite.excluded.updated_at},
-            where=table.c.state == RUNNING,
-        )
-    else:
+    if dialect not in ("postgresql", "sqlite"):
         raise StoreError(f"unsupported database dialect: {dialect}")
+    insert: postgresql.Insert | sqlite.Insert = (
+        postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    ).values(rows)
+    stmt = insert.on_conflict_do_update(
+        index_elements=["calendar_id"],
+        set_={"state": WAITING, "updated_at": insert.excluded.updated_at},
+        where=table.c.state == RUNNING,
+    )
     # RETURNING yields exactly the rows inserted or flipped from running (not the no-op conflicts).
     connection = await session.connection()
     result = await connection.execute(stmt.returning(table.c.calendar_id))
