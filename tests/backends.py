@@ -10,16 +10,22 @@ Google (``tests/sync/harness.py``) and Graph (``tests/graph/harness.py``) alike:
     @pytest.mark.parametrize("harness", BACKENDS, indirect=True)
     async def test_...(harness: Harness) -> None: ...
 
+A flow with several near-identical variants (``x`` below) runs every variant on SQLite and PostgreSQL
+but only the representative ones on Kafka, whose broker costs ~5 s per test::
+
+    @pytest.mark.parametrize(("harness", "x"), crossed(["a", "b"], on_kafka=["a"]), indirect=["harness"])
+
 ``postgres`` takes the ``postgres_url`` fixture (skips cleanly when PostgreSQL is unreachable);
 ``kafka`` runs SQLite with a fresh Tansu broker per test (idempotence off, as Tansu needs).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection, Sequence
 from contextlib import asynccontextmanager
 
 import pytest
+from _pytest.mark import ParameterSet
 
 from tests.graph.harness import Stack, graph_stack
 from tests.sync.harness import Harness, running_harness
@@ -30,6 +36,17 @@ BACKENDS = [
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     pytest.param("kafka", id="kafka", marks=[pytest.mark.kafka, pytest.mark.slow]),
 ]
+
+
+def crossed(values: Sequence[str], *, on_kafka: Collection[str]) -> list[ParameterSet]:
+    """``(backend, value)`` pairs, ids ``value-backend``: every value on every backend except Kafka,
+    which gets only ``on_kafka``."""
+    return [
+        pytest.param(backend.values[0], value, id=f"{value}-{backend.id}", marks=backend.marks)
+        for value in values
+        for backend in BACKENDS
+        if backend.id != "kafka" or value in on_kafka
+    ]
 
 
 @asynccontextmanager

@@ -1,6 +1,6 @@
 """End to end against the Google emulator: the host's PUT/DELETE reach the push calendar.
 
-Real components only: the daemon app (REST API, outbox, embedded bus, push worker), the
+Real components only: the daemon app (REST API, outbox, bus, push worker; ``tests/backends.py``), the
 Google adapter over google-api-python-client, and the emulator; assertions read the
 calendar through the real client as its user would see it.
 """
@@ -17,7 +17,7 @@ import pytest
 
 from daemon.push_wiring import PUSH
 from handlers.push import PushOptions, RetryPass
-from tests.backends import BACKENDS, harness_on
+from tests.backends import BACKENDS, crossed, harness_on
 from tests.push.support import (
     Host,
     api_headers,
@@ -87,6 +87,7 @@ async def test_create_update_cancel_reach_the_push_calendar_once(harness: Harnes
     assert max(create_latency, update_latency, delete_latency) < 2.0
 
 
+@pytest.mark.parametrize("harness", BACKENDS, indirect=True)
 async def test_recurring_series_with_moved_and_cancelled_occurrence_is_one_series(
     harness: Harness, host: Host
 ) -> None:
@@ -124,7 +125,12 @@ async def test_recurring_series_with_moved_and_cancelled_occurrence_is_one_serie
     assert len(h.calsync_requests) == before
 
 
-@pytest.mark.parametrize("fault", ["backendError", "rateLimitExceeded429"])
+# On Kafka only the 5xx: a 429 (RateLimited, a TransientProviderError) takes the same path in the worker.
+@pytest.mark.parametrize(
+    ("harness", "fault"),
+    crossed(["backendError", "rateLimitExceeded429"], on_kafka=["backendError"]),
+    indirect=["harness"],
+)
 async def test_provider_outage_then_recovery_gives_exactly_one_event(
     harness: Harness, host: Host, fault: str
 ) -> None:
