@@ -41,7 +41,6 @@ from handlers.adapters import AdapterRegistry
 from handlers.drafts import instance_draft, is_future, series_draft
 from handlers.profile_settings import ProfileSettings
 from handlers.push_plan import (
-    RESTORE_REASONS,
     REWRITE_REASONS,
     Action,
     AdvanceLink,
@@ -55,6 +54,7 @@ from handlers.push_plan import (
     blocked,
     idempotency_key,
     plan,
+    restores,
 )
 from store import accounts, calendars, event_links
 from store.connections import PUSH_REQUESTED
@@ -326,7 +326,7 @@ class PushWorker:
                     raise ResourceGone(f"event {event_id} is gone") from None
                 written = await adapter.update_event(creds, ref, event_id, draft, current.etag)
         except ResourceGone:
-            if loaded.input.reason in RESTORE_REASONS:
+            if restores(loaded.input):
                 key = idempotency_key(appt.id, ref.calendar_id)
                 written = await adapter.create_event(creds, ref, draft, key)
                 self.stats.creates += 1

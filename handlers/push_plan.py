@@ -17,7 +17,8 @@ Rules, in order:
   since, then just advance the link; then one instance write per override that the
   links do not show yet (never a second event per occurrence).
 - A link the provider reported gone (``unknown``) is left to the reconciler, unless the
-  reason says to put our version back (restore / revert / push calendar changed).
+  reason says to put our version back (restore / push calendar changed, or a revert of a
+  move to another calendar: see ``restores``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from datetime import datetime
 from typing import Final
 
 # Reasons of ``appointment.push_requested`` that mean "our version wins, recreate if needed".
-RESTORE_REASONS: Final = frozenset({"restore", "revert", "push_calendar_changed"})
-# Of those, the ones that rewrite even what the links say is up to date (an external edit).
+RESTORE_REASONS: Final = frozenset({"restore", "push_calendar_changed"})
+# Reasons that rewrite even what the links say is up to date (an external edit to undo).
 REWRITE_REASONS: Final = frozenset({"restore", "revert"})
 
 
@@ -128,6 +129,21 @@ def _deletes_elsewhere(p: PushInput) -> list[Action]:
     return actions
 
 
+def restores(p: PushInput) -> bool:
+    """Whether a push-calendar event the provider no longer has is to be created again.
+
+    ``revert`` undoes an external move: it recreates only what a move to another calendar took
+    away (our event then lives on there, linked, and is removed after), never an event the owner
+    deleted meanwhile, whose deletion the reconciler still has to see.
+    """
+    if p.reason in RESTORE_REASONS:
+        return True
+    return p.reason == "revert" and any(
+        link.calendar_id != p.push_calendar_id and not link.instance_key and link.state == "live"
+        for link in p.links
+    )
+
+
 def blocked(p: PushInput) -> bool:
     """The series/single event vanished at the provider and nothing says to put it back."""
     if p.cancelled or p.push_calendar_id is None:
@@ -135,7 +151,7 @@ def blocked(p: PushInput) -> bool:
     master = next(
         (link for link in p.links if link.calendar_id == p.push_calendar_id and not link.instance_key), None
     )
-    return master is not None and master.state == "unknown" and p.reason not in RESTORE_REASONS
+    return master is not None and master.state == "unknown" and not restores(p)
 
 
 def plan(p: PushInput) -> list[Action]:
@@ -150,7 +166,7 @@ def _push_calendar_writes(p: PushInput, calendar: str) -> list[Action]:
     actions: list[Action] = []
     links = {link.instance_key: link for link in p.links if link.calendar_id == calendar}
     master = links.get("")
-    restoring = p.reason in RESTORE_REASONS
+    restoring = restores(p)
     if master is None or master.state == "deleted" or (master.state == "unknown" and restoring):
         elsewhere = any(
             link.calendar_id != calendar and not link.instance_key and link.state != "deleted"

@@ -60,16 +60,22 @@ async def record_written(
     """Upsert the link after a successful write: this event, this etag, this version.
 
     ``state`` is ``deleted`` for an occurrence we cancelled, ``unknown`` for one the
-    provider no longer knows.
+    provider no longer knows. ``unknown`` never overwrites ``deleted``: the reconciler has
+    settled that deletion already, and a later re-booking must create the event again.
     """
     found = await session.exec(
-        select(EventLink).where(
+        select(EventLink)
+        .where(
             EventLink.appointment_id == appointment_id,
             EventLink.calendar_id == calendar_id,
             EventLink.instance_key == instance_key,
         )
+        .with_for_update()
     )
-    link = found.first() or EventLink(
+    existing = found.first()
+    if existing is not None and state == "unknown" and existing.state == "deleted":
+        return existing
+    link = existing or EventLink(
         appointment_id=appointment_id,
         calendar_id=calendar_id,
         instance_key=instance_key,
