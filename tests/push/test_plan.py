@@ -79,6 +79,16 @@ def test_gone_event_is_left_to_the_reconciler_unless_restoring() -> None:
     assert plan(restored) == [CreateEvent("cal1", "a1:cal1")] and not blocked(restored)
 
 
+def test_revert_recreates_only_what_a_move_to_another_calendar_took_away() -> None:
+    # Moved in time, then deleted by the owner: the deletion is the reconciler's to see.
+    deleted_meanwhile = base(version=2, links=(master(state="unknown"),), reason="revert")
+    assert plan(deleted_meanwhile) == [] and blocked(deleted_meanwhile)
+    # Moved to another profile's calendar (linked there as a stray): ours comes back, the stray goes.
+    moved_away = replace(deleted_meanwhile, links=(master(state="unknown"), master("cal2")))
+    assert plan(moved_away) == [CreateEvent("cal1", "a1:cal1"), DeleteEvent("cal2", "ev-cal2")]
+    assert not blocked(moved_away)
+
+
 def test_revert_rewrites_even_an_up_to_date_event() -> None:
     assert plan(base(links=(master(),), reason="revert")) == [UpdateEvent("cal1", "ev-cal1", "etag-1")]
 
