@@ -50,6 +50,34 @@ def _check_sqlite_path(url: str) -> None:
         _fail(f"CALSYNC_DATABASE_URL: directory {directory} is not writable")
 
 
+_SQLITE_OWNER: list[int] = []  # the lock's file descriptor, held for the life of the process
+
+
+def _own_sqlite_file(url: str) -> None:
+    """One daemon per SQLite file: it leads, and it must see every sync pass start itself.
+
+    An exclusive ``flock`` on ``<file>.lock``; the kernel releases it when the process ends
+    however it ends (kill -9 included), so a restart never finds a stale lock.
+    """
+    import fcntl
+
+    from store.engine import sqlite_path
+
+    path = sqlite_path(url)
+    if path is None:
+        return
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        _fail(
+            f"CALSYNC_DATABASE_URL: another calsync daemon is using {path} "
+            "(one daemon per SQLite file; run replicas on PostgreSQL)"
+        )
+    _SQLITE_OWNER.append(fd)
+
+
 def _prepare_database(settings: Settings) -> None:
     """Reachable and migrated, or a one-line reason. Auto-migrates where configured (SQLite default)."""
     from store.db import Database
@@ -108,6 +136,7 @@ def cmd_run(_args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_format, settings.log_level)
     _prepare_database(settings)
+    _own_sqlite_file(settings.database_url)
     from daemon.app import create_app
 
     _serve(settings, create_app(settings))

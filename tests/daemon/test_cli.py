@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,23 @@ def test_secret_key_prints_a_usable_key() -> None:
     result = run(["secret-key"])
     assert result.returncode == 0
     Fernet(result.stdout.strip().encode())  # raises if not a valid key
+
+
+def test_a_second_daemon_on_the_same_sqlite_file_is_refused(tmp_path: Path) -> None:
+    # One daemon per SQLite file (it leads and sees every sync pass start): a second is one line,
+    # exit 2; the lock goes with the first process, so a restart after it is fine.
+    from tests.daemon_process import Daemon, base_env, free_port
+
+    env = base_env(CALSYNC_DATABASE_URL=f"sqlite:///{tmp_path}/one.db")
+    first = Daemon(env, tmp_path, free_port()).start()
+    try:
+        second = run(["run"], env={**env, "CALSYNC_LISTEN": f"127.0.0.1:{free_port()}"}, cwd=tmp_path)
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and "another calsync daemon" in lines[0] and "CALSYNC_DATABASE_URL" in lines[0]
+    finally:
+        first.signal(signal.SIGKILL)
+        first.wait(10)
+    restarted = Daemon(env, tmp_path, free_port()).start()
+    restarted.signal(signal.SIGTERM)
+    assert restarted.wait(10) == 0
