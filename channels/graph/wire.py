@@ -9,7 +9,6 @@ occurrence by occurrence after the series exists, since a pattern cannot hold th
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -198,9 +197,3 @@ def instance_search_window(original_start: datetime) -> tuple[str, str]:
     return graph_instant(original_start - timedelta(days=7)), graph_instant(
         original_start + timedelta(days=7)
     )
-
-
-def delivery_message_id(subscription_id: str, resource: str, change_type: str, etag: str | None) -> str:
-    """One signal per distinct delivery: Graph's retries of the same item collapse on it."""
-    raw = "\n".join((subscription_id, resource, change_type, etag or ""))
-    return "m:" + hashlib.sha256(raw.encode()).hexdigest()[:40]

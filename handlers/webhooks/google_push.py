@@ -88,8 +88,3 @@ def judge(notification: GoogleNotification, channel: KnownChannel | None) -> Ver
     if notification.resource_state == "sync":
         return Verdict.CHANNEL_LIVE
     return Verdict.CHANGED
-
-
-def signal_id(notification: GoogleNotification) -> str:
-    """Stable per delivered message, so Google's retries of one message record one signal."""
-    return f"g:{notification.channel_id}:{notification.message_number}"[:64]
