@@ -52,8 +52,8 @@ log = structlog.get_logger("calsync.webhooks.google")
 
 PATH: Final = "/webhooks/google"
 ORPHAN_HASH: Final = ""  # orphans we never owned: no token can ever match
-MAX_ORPHANS_PER_CALENDAR: Final = 20
-_GATHER_TICKS: Final = 4  # forged channel ids must not grow the table without bound
+MAX_ORPHANS_PER_CALENDAR: Final = 20  # forged channel ids must not grow the table without bound
+_GATHER_TICKS: Final = 4  # loop ticks the writer waits for a burst to finish arriving
 _PROVIDER: Final = Provider.GOOGLE.value
 _OUTCOMES: Final = {
     Verdict.CHANGED: "accepted",
