@@ -141,18 +141,18 @@ class EmbeddedBus:
         await self.publish_many([record])
 
     async def stop(self) -> None:
-        await self._stop_purger()
+        await self._stop_background()
         for pulses in self._pulses.values():
             pulses.fire_all()
         await asyncio.gather(*(m.stop() for m in self._members))
         self._members.clear()
 
     async def terminate(self) -> None:
-        await self._stop_purger()
+        await self._stop_background()
         await asyncio.gather(*(m.terminate() for m in self._members))
         self._members.clear()
 
-    async def _stop_purger(self) -> None:
+    async def _stop_background(self) -> None:
         tasks = [t for t in (self._purger, *self._watchers) if t is not None]
         for task in tasks:
             task.cancel()
